@@ -1,0 +1,106 @@
+"""Settings, read once from the environment (and overridable by a mapping in tests).
+
+Every setting has an environment variable of the same name; `docs/configuration.md` lists them.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _bool(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The server's settings. Field names map to upper-case env vars (``redis_url`` → ``REDIS_URL``)."""
+
+    redis_url: str = ""  # empty: the embedded Redis Stack under data_dir
+    chronos_data_dir: str = str(PROJECT_ROOT / "var")
+    chronos_redis_port: int = 6399
+    chronos_redis_appendfsync: str = "everysec"
+    chronos_secret_key: str = ""  # empty: generated once and kept in data_dir
+    chronos_max_body_bytes: int = 5 * 1024 * 1024
+    chronos_max_batch_events: int = 1000
+    chronos_max_log_bytes: int = 64 * 1024
+    chronos_retention_days: int = 30
+    chronos_ts_raw_days: int = 7
+    chronos_ts_hourly_days: int = 90
+    chronos_ts_daily_days: int = 730
+    chronos_rate_limit_per_min: int = 1200
+    chronos_allow_signup: bool = True
+    chronos_admin_email: str = ""
+    chronos_admin_password: str = ""
+    chronos_bootstrap_api_key: str = ""
+    chronos_public_url: str = ""
+    chronos_secure_cookies: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(self.chronos_data_dir)
+
+    @property
+    def retention_seconds(self) -> int:
+        return self.chronos_retention_days * 86400
+
+    @classmethod
+    def load(cls, overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> "Settings":
+        """Build settings from ``environ`` (default ``os.environ``), then ``overrides`` (keys in either case)."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name == "extra":
+                continue
+            raw = env.get(f.name.upper())
+            if raw is not None and raw != "":
+                values[f.name] = _coerce(f.type, raw)
+        settings = cls(**values)
+        if overrides:
+            known = {f.name for f in fields(cls)}
+            picked: dict[str, Any] = {}
+            extra: dict[str, Any] = {}
+            for key, value in overrides.items():
+                name = key.lower()
+                if name in known:
+                    picked[name] = _coerce(_field_type(name), value) if isinstance(value, str) else value
+                else:
+                    extra[key] = value
+            settings = replace(settings, **picked, extra=extra)
+        return settings
+
+    def secret_key(self) -> str:
+        """The Flask secret: the configured one, else one generated once and kept in the data dir."""
+        if self.chronos_secret_key:
+            return self.chronos_secret_key
+        path = self.data_dir / "secret_key"
+        if path.exists():
+            return path.read_text().strip()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(key)
+        return key
+
+
+def _field_type(name: str) -> str:
+    for f in fields(Settings):
+        if f.name == name:
+            return str(f.type)
+    return "str"
+
+
+def _coerce(type_name: Any, raw: Any) -> Any:
+    t = str(type_name)
+    if t == "int":
+        return int(raw)
+    if t == "bool":
+        return _bool(str(raw))
+    return raw

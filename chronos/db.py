@@ -1,0 +1,103 @@
+"""The connection to Redis Stack, for the web app (a Flask extension) and for the other processes."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+from flask import Flask, current_app
+
+from chronos.config import Settings
+from chronos.redis_server import EmbeddedRedis, EmbeddedRedisError, check_modules
+from chronos.store.lua import Scripts
+from chronos.store.schema import ensure_schema
+
+log = logging.getLogger(__name__)
+
+
+class RedisUnavailable(RuntimeError):
+    """Redis cannot be reached, or lacks a required module. The message says what to do."""
+
+
+def embedded_for(settings: Settings) -> EmbeddedRedis:
+    return EmbeddedRedis(settings.data_dir, port=settings.chronos_redis_port,
+                         appendfsync=settings.chronos_redis_appendfsync)
+
+
+def redis_url(settings: Settings) -> str:
+    """``REDIS_URL``, else the embedded server's URL (which is then expected to be running)."""
+    return settings.redis_url or embedded_for(settings).url
+
+
+def connect(settings: Settings, *, check: bool = True, **kwargs: Any) -> redis.Redis:
+    """A client for the configured Redis (RESP2, bytes replies), checked for the required modules."""
+    url = redis_url(settings)
+    client = redis.Redis.from_url(url, protocol=2, health_check_interval=30, **kwargs)
+    if check:
+        try:
+            missing = check_modules(client)
+        except redis.ConnectionError as exc:
+            hint = ("start it with `chronos up` (or `make run`), or set REDIS_URL" if not settings.redis_url
+                    else "check REDIS_URL")
+            raise RedisUnavailable(f"cannot reach Redis at {url}: {exc}; {hint}") from exc
+        if missing:
+            raise RedisUnavailable(
+                f"Redis at {url} lacks the module(s) {', '.join(missing)}; Chronos needs Redis Stack >= 7.2 "
+                "or Redis >= 8.0 (JSON, search and timeseries)")
+    return client
+
+
+def ensure_embedded_running(settings: Settings) -> EmbeddedRedis | None:
+    """Start the embedded Redis Stack when REDIS_URL is unset and nothing answers on its port.
+
+    Returns the started server (the caller stops it), or None when nothing was started.
+    """
+    if settings.redis_url:
+        return None
+    server = embedded_for(settings)
+    try:
+        redis.Redis.from_url(server.url, socket_connect_timeout=0.5).ping()
+        return None
+    except redis.ConnectionError:
+        pass
+    try:
+        server.start()
+    except EmbeddedRedisError as exc:
+        raise RedisUnavailable(str(exc)) from exc
+    return server
+
+
+@dataclass
+class _State:
+    client: redis.Redis
+    scripts: Scripts
+    settings: Settings
+
+
+class RedisStore:
+    """Flask extension: ``store.init_app(app)``; then ``store.client``/``store.scripts`` in a request."""
+
+    def init_app(self, app: Flask, settings: Settings) -> None:
+        client = connect(settings, max_connections=200)
+        ensure_schema(client)
+        app.extensions["chronos"] = _State(client=client, scripts=Scripts(client), settings=settings)
+
+    @property
+    def _state(self) -> _State:
+        return current_app.extensions["chronos"]
+
+    @property
+    def client(self) -> redis.Redis:
+        return self._state.client
+
+    @property
+    def scripts(self) -> Scripts:
+        return self._state.scripts
+
+    @property
+    def settings(self) -> Settings:
+        return self._state.settings
+
+
+store = RedisStore()

@@ -1,0 +1,79 @@
+"""``GET /api/stream``: an owner's live events as Server-Sent Events.
+
+Each owner's events go to a bounded Redis Stream (the replay buffer, so ``Last-Event-ID`` resumes
+without gaps) and a Pub/Sub channel of the same name (the wake-up). A listener subscribes first and
+replays second, so nothing published in between is missed; stream ids keep the order and drop repeats.
+"""
+from __future__ import annotations
+
+import time
+from typing import Iterator
+
+from flask import Response, g, request, stream_with_context
+
+from chronos import keys
+from chronos.db import store
+from ingest_api import bp
+from ingest_api.auth import require
+
+HEARTBEAT_SECONDS = 15.0
+MAX_CONNECTION_SECONDS = 3600.0  # clients reconnect with Last-Event-ID; bounds a stuck connection's life
+REPLAY_LIMIT = 1000
+
+
+def _frame(entry_id: bytes, fields: dict[bytes, bytes]) -> str:
+    kind = fields.get(b"type", b"message").decode()
+    data = fields.get(b"data", b"{}").decode()
+    return f"id: {entry_id.decode()}\nevent: {kind}\ndata: {data}\n\n"
+
+
+def _after(cursor: str) -> str:
+    return "(" + cursor
+
+
+def event_frames(owner: str, last_event_id: str | None, *, heartbeat: float = HEARTBEAT_SECONDS,
+                 max_seconds: float = MAX_CONNECTION_SECONDS) -> Iterator[str]:
+    """SSE frames for ``owner``: the replay after ``last_event_id``, then live events and heartbeats."""
+    r = store.client
+    stream = keys.events(owner)
+    pubsub = r.pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(stream)
+    try:
+        yield f"retry: 3000\n: connected {int(time.time())}\n\n"
+        if last_event_id:
+            cursor = last_event_id
+            for entry_id, fields in r.xrange(stream, _after(cursor), "+", count=REPLAY_LIMIT):
+                cursor = entry_id.decode()
+                yield _frame(entry_id, fields)
+        else:
+            latest = r.xrevrange(stream, "+", "-", count=1)
+            cursor = latest[0][0].decode() if latest else "0-0"
+        deadline = time.monotonic() + max_seconds
+        while time.monotonic() < deadline:
+            msg = pubsub.get_message(timeout=heartbeat)
+            if msg is None:
+                yield ": ping\n\n"
+                continue
+            for entry_id, fields in r.xrange(stream, _after(cursor), "+", count=REPLAY_LIMIT):
+                cursor = entry_id.decode()
+                yield _frame(entry_id, fields)
+    finally:
+        pubsub.close()
+
+
+@bp.get("/stream")
+@require("read")
+def stream():
+    last_id = request.headers.get("Last-Event-ID") or request.args.get("lastEventId") or None
+    if last_id and not _valid_id(last_id):
+        last_id = None
+    owner = g.principal.owner
+    resp = Response(stream_with_context(event_frames(owner, last_id)), mimetype="text/event-stream")
+    resp.headers["Cache-Control"] = "no-cache"
+    resp.headers["X-Accel-Buffering"] = "no"
+    return resp
+
+
+def _valid_id(value: str) -> bool:
+    left, _, right = value.partition("-")
+    return left.isdigit() and (right == "" or right.isdigit())
