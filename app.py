@@ -54,6 +54,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 def _json_errors_for_api(server: Flask) -> None:
     """Unrouted paths and wrong methods under /api answer JSON like every other API error."""
 
+    @server.before_request
+    def _api_paths_are_not_pages():
+        # Dash's catch-all page route would otherwise answer an unknown /api/... path with HTML.
+        if request.path.startswith("/api/") and request.blueprint != "api":
+            return jsonify({"error": {"code": "not_found", "message": "no such endpoint", "details": None}}), 404
+        return None
+
     @server.errorhandler(404)
     def _not_found(exc):
         if request.path.startswith("/api/"):

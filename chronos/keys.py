@@ -15,6 +15,7 @@ Layout (prefix ``chr:``, colon-separated, ``idx:`` for indexes):
     chr:events:<owner>                 PUBSUB channel of the same name: wake-up for live listeners
     chr:rl:<keyId>:<window>            STRING rate-limit counter
     chr:meta:schema                    HASH   schema version, created-at
+    chr:meta:demo                      STRING set once the demo history has been seeded
 """
 from __future__ import annotations
 
@@ -79,3 +80,7 @@ def rate_limit(key_id: str, window: int) -> str:
 
 def schema_meta() -> str:
     return f"{PREFIX}meta:schema"
+
+
+def demo_seeded() -> str:
+    return f"{PREFIX}meta:demo"
