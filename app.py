@@ -42,8 +42,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         ensure_bootstrap(store.client, settings)
 
     from ingest_api import bp as api_bp
+    from ingest_api.ping import bp as ping_bp
 
     server.register_blueprint(api_bp, url_prefix="/api")
+    server.register_blueprint(ping_bp)
     server.register_blueprint(vendor.bp)
     auth.install(server)
     _json_errors_for_api(server)

@@ -16,6 +16,10 @@ Layout (prefix ``chr:``, colon-separated, ``idx:`` for indexes):
     chr:rl:<keyId>:<window>            STRING rate-limit counter
     chr:meta:schema                    HASH   schema version, created-at
     chr:meta:demo                      STRING set once the demo history has been seeded
+    chr:ping:<uuid>                    STRING "<owner> <jobId>": a job's Healthchecks-style ping URL
+    chr:pingkey:<key>                  STRING owner of a ping key (slug URLs /ping/<key>/<slug>)
+    chr:user:<userId>:pingkey          STRING that user's ping key
+    chr:pingrun:<owner>:<jobId>        STRING execId of the job's latest /start without ?rid
 """
 from __future__ import annotations
 
@@ -84,3 +88,19 @@ def schema_meta() -> str:
 
 def demo_seeded() -> str:
     return f"{PREFIX}meta:demo"
+
+
+def ping(uuid: str) -> str:
+    return f"{PREFIX}ping:{uuid}"
+
+
+def ping_key(key: str) -> str:
+    return f"{PREFIX}pingkey:{key}"
+
+
+def user_ping_key(user_id: str) -> str:
+    return f"{PREFIX}user:{user_id}:pingkey"
+
+
+def ping_open_run(owner: str, job_id: str) -> str:
+    return f"{PREFIX}pingrun:{owner}:{job_id}"

@@ -32,6 +32,7 @@ OPERATIONS: list[tuple[str, str, str, str | None, list[tuple[str, str, str]], st
     ("get", "/api/keys", "The caller's API keys", "read", [], None, 200),
     ("post", "/api/keys", "Create an API key (the secret is in this answer only)", "read", [], "CreateKey", 201),
     ("delete", "/api/keys/{keyId}", "Revoke an API key", "read", [], None, 200),
+    ("get", "/api/ping-key", "The caller's ping key for slug ping URLs", "read", [], None, 200),
     ("get", "/api/health", "Redis reachable and modules present", None, [], None, 200),
     ("get", "/api/info", "Versions, modules, counts and limits", "read", [], None, 200),
     ("get", "/api/openapi.json", "This document", None, [], None, 200),

@@ -5,7 +5,7 @@ from typing import Any
 
 from flask import g, jsonify, request
 
-from chronos import analytics
+from chronos import analytics, pings
 from chronos.db import store
 from chronos.store import executions as exec_store
 from chronos.store import jobs as job_store
@@ -101,10 +101,26 @@ def job_executions(job_id: str):
     return jsonify(page_response(exec_store.search_executions(store.client, q)))
 
 
+def public_base() -> str:
+    return (store.settings.chronos_public_url or request.host_url).rstrip("/")
+
+
 @bp.get("/jobs/<path:job_id>")
 @require("read")
 def get_job(job_id: str):
-    return jsonify(to_api(load_job(job_id)))
+    doc = load_job(job_id)
+    ping_id = doc.get("pingId") or pings.ensure_ping_id(store.client, doc["owner"], doc["id"])
+    out = to_api(doc)
+    out["pingUrl"] = f"{public_base()}/ping/{ping_id}"
+    return jsonify(out)
+
+
+@bp.get("/ping-key")
+@require("read")
+def ping_key():
+    """The caller's ping key, for slug ping URLs ``/ping/<key>/<jobId>``."""
+    key = pings.ensure_ping_key(store.client, g.principal.owner)
+    return jsonify({"pingKey": key, "slugUrlTemplate": f"{public_base()}/ping/{key}/<jobId>"})
 
 
 @bp.get("/executions")
