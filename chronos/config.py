@@ -40,6 +40,7 @@ class Settings:
     chronos_bootstrap_api_key: str = ""
     chronos_public_url: str = ""
     chronos_secure_cookies: bool = False
+    chronos_outbound_allow: str = "localhost,127.0.0.1,::1"
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
