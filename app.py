@@ -42,10 +42,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         ensure_bootstrap(store.client, settings)
 
     from ingest_api import bp as api_bp
+    from ingest_api.metrics_api import bp as metrics_bp
     from ingest_api.ping import bp as ping_bp
 
     server.register_blueprint(api_bp, url_prefix="/api")
     server.register_blueprint(ping_bp)
+    server.register_blueprint(metrics_bp)
     server.register_blueprint(vendor.bp)
     auth.install(server)
     _json_errors_for_api(server)
