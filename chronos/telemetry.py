@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from chronos.fingerprint import fingerprint
+
 FINAL_STATUSES = ("success", "failed", "timeout", "cancelled")
 STATUSES = ("running",) + FINAL_STATUSES
 FAILURE_STATUSES = ("failed", "timeout")
@@ -71,6 +73,10 @@ def build_execution(event: dict[str, Any], *, owner: str, job_name: str, receive
                 truncated[f] = True
     if truncated:
         doc["truncated"] = truncated
+    if status in FAILURE_STATUSES:
+        group = fingerprint(doc.get("errorType"), doc.get("errorMessage"), doc.get("errorStack"))
+        if group:
+            doc["errorGroup"] = group
     tags = label_tags(doc.get("labels"))
     if tags:
         doc["labelTags"] = tags

@@ -1,5 +1,6 @@
 """Index creation. Idempotent and additive: an existing index is kept (never dropped), so a restart
-loses nothing and does not re-index. A changed definition gets a new index name (a version suffix)."""
+loses nothing and does not re-index. A field added to a definition here is added to the live index with
+``FT.ALTER``; a field whose type changes needs a new index name (a version suffix)."""
 from __future__ import annotations
 
 import logging
@@ -44,15 +45,52 @@ _EXECUTIONS = [
     "$.startedAt", "AS", "startedAt", "NUMERIC", "SORTABLE",
     "$.finishedAt", "AS", "finishedAt", "NUMERIC", "SORTABLE",
     "$.durationMs", "AS", "durationMs", "NUMERIC", "SORTABLE",
+    "$.errorGroup", "AS", "errorGroup", "TAG", "CASESENSITIVE",
 ]
+
+
+def _fields(schema: list[str]) -> list[list[str]]:
+    """Split a flat SCHEMA argument list into one list per field (each starts with a ``$.`` path)."""
+    out: list[list[str]] = []
+    for token in schema:
+        if token.startswith("$"):
+            out.append([token])
+        else:
+            out[-1].append(token)
+    return out
+
+
+def _add_missing_fields(r: Redis, name: str, schema: list[str], info: list) -> list[str]:
+    """FT.ALTER the index to add fields the code defines but the index lacks (existing data is re-indexed
+    in the background by Redis; nothing is dropped). Returns the names added."""
+    present = set()
+    attrs = dict(zip(info[::2], info[1::2])).get(b"attributes", [])
+    for attr in attrs:
+        d = dict(zip(attr[::2], attr[1::2]))
+        present.add((d.get(b"attribute") or b"").decode())
+    added = []
+    for field in _fields(schema):
+        alias = field[field.index("AS") + 1]
+        if alias not in present:
+            try:
+                r.execute_command("FT.ALTER", name, "SCHEMA", "ADD", *field)
+            except ResponseError as exc:
+                if "duplicate" not in str(exc).lower():  # another process added it first
+                    raise
+            added.append(alias)
+    if added:
+        log.info("added fields %s to index %s", added, name)
+    return added
 
 
 def _create(r: Redis, name: str, prefix: str, schema: list[str]) -> bool:
     try:
-        r.execute_command("FT.INFO", name)
-        return False
+        info = r.execute_command("FT.INFO", name)
     except ResponseError:
-        pass
+        info = None
+    if info is not None:
+        _add_missing_fields(r, name, schema, info)
+        return False
     try:
         r.execute_command(
             "FT.CREATE", name, "ON", "JSON", "PREFIX", "1", prefix,
