@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
-from flask import Flask, current_app
 
 from chronos.config import Settings
 from chronos.redis_server import EmbeddedRedis, EmbeddedRedisError, check_modules
@@ -76,15 +75,20 @@ class _State:
 
 
 class RedisStore:
-    """Flask extension: ``store.init_app(app)``; then ``store.client``/``store.scripts`` in a request."""
+    """Flask extension: ``store.init_app(app)``; then ``store.client``/``store.scripts`` in a request.
 
-    def init_app(self, app: Flask, settings: Settings) -> None:
+    Flask is imported only when used, so the scheduler and workers can import this module without it.
+    """
+
+    def init_app(self, app: Any, settings: Settings) -> None:
         client = connect(settings, max_connections=200)
         ensure_schema(client)
         app.extensions["chronos"] = _State(client=client, scripts=Scripts(client), settings=settings)
 
     @property
     def _state(self) -> _State:
+        from flask import current_app
+
         return current_app.extensions["chronos"]
 
     @property
