@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,10 +57,15 @@ def ensure_embedded_running(settings: Settings) -> EmbeddedRedis | None:
         return None
     server = embedded_for(settings)
     try:
-        redis.Redis.from_url(server.url, socket_connect_timeout=0.5).ping()
-        return None
+        running_dir = redis.Redis.from_url(server.url, socket_connect_timeout=0.5).config_get("dir").get("dir")
     except redis.ConnectionError:
-        pass
+        running_dir = None
+    if running_dir is not None:
+        if os.path.realpath(running_dir) != os.path.realpath(server.redis_dir):
+            raise RedisUnavailable(
+                f"port {server.port} already has a Redis serving {running_dir}, not {server.redis_dir}; "
+                "stop it or choose another CHRONOS_REDIS_PORT")
+        return None  # already running for this data dir (e.g. from an earlier `chronos serve`)
     try:
         server.start()
     except EmbeddedRedisError as exc:
