@@ -5,6 +5,7 @@ from typing import Any
 
 from redis import Redis
 
+from chronos import search
 from chronos.config import Settings
 from chronos.store import jobs as job_store
 from chronos.store import metrics
@@ -18,11 +19,12 @@ def summary(r: Redis, settings: Settings, owner: str | None, frm: int, to: int,
                        hourly_days=settings.chronos_ts_hourly_days, job_id=job_id)
     q = metrics.duration_quantiles(r, owner, frm, to, job_id=job_id)
     finished = t["successes"] + t["failures"]
+    only = search.tag("id", job_id) if job_id else None
     return {
         "from": to_iso(frm), "to": to_iso(to), "runs": t["runs"], "successes": t["successes"],
         "failures": t["failures"], "successRate": (t["successes"] / finished) if finished else None,
         "p50DurationMs": q["p50"], "p95DurationMs": q["p95"], "maxDurationMs": q["max"],
-        "jobs": job_store.count(r, owner),
-        "activeJobs": job_store.count(r, owner, f"@lastRunAt:[{frm} {to}]"),
-        "failingJobs": job_store.count(r, owner, "@consecutiveFailures:[1 +inf]"),
+        "jobs": job_store.count(r, owner, only),
+        "activeJobs": job_store.count(r, owner, search.join([only, f"@lastRunAt:[{frm} {to}]"])),
+        "failingJobs": job_store.count(r, owner, search.join([only, "@consecutiveFailures:[1 +inf]"])),
     }

@@ -25,7 +25,7 @@ def gunicorn_argv(settings: Settings, host: str, port: int, workers: int) -> lis
     return [
         sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", str(workers),
         "--worker-class", "gthread", "--threads", "32", "--graceful-timeout", "5", "--timeout", "60",
-        "--chdir", str(PROJECT_ROOT), "--log-level", "warning", "app:create_app()",
+        "--chdir", str(PROJECT_ROOT), "--log-level", "warning", "--no-control-socket", "app:create_app()",
     ]
 
 
@@ -156,4 +156,6 @@ def extra_processes() -> list[tuple[str, list[str]]]:
     procs: list[tuple[str, list[str]]] = []
     if (Path(PROJECT_ROOT) / "scheduler" / "__main__.py").exists():
         procs.append(("scheduler", [sys.executable, "-m", "scheduler"]))
+    if (Path(PROJECT_ROOT) / "batch_runner" / "__main__.py").exists():
+        procs.append(("batch-runner", [sys.executable, "-m", "batch_runner"]))
     return procs

@@ -149,3 +149,9 @@ def test_gzip_bodies_are_accepted(api):
     resp = api.client.post("/api/ingest/executions/batch", data=body,
                            headers=api.headers({"Content-Type": "application/json", "Content-Encoding": "gzip"}))
     assert resp.status_code == 200 and resp.json["accepted"] == 1
+
+
+def test_a_job_summary_counts_only_that_job(api):
+    api.post("/api/ingest/executions/batch", batch(execution("s1", "job-a", "failed"), execution("s2", "job-b")))
+    s = api.get("/api/analytics/summary?jobId=job-a").json
+    assert (s["runs"], s["failures"], s["jobs"], s["activeJobs"], s["failingJobs"]) == (1, 1, 1, 1, 1)
