@@ -1,2 +1,2 @@
 """Dash callbacks, one module per page. Importing this package registers them (once per process)."""
-from callbacks import overview, shell  # noqa: F401
+from callbacks import admin, analytics, execution, executions, job, jobs, overview, profile, settings, shell  # noqa: F401

@@ -41,6 +41,28 @@ class Settings:
     chronos_public_url: str = ""
     chronos_secure_cookies: bool = False
     chronos_outbound_allow: str = "localhost,127.0.0.1,::1"
+    chronos_batch_retention_days: int = 7
+    chronos_batch_max_bytes: int = 2 * 1024 * 1024 * 1024  # one NDJSON upload; 0 = no limit
+    chronos_batch_max_line_bytes: int = 1024 * 1024
+    chronos_batch_runner_concurrency: int = 512  # requests in flight per runner process
+    chronos_batch_reclaim_ms: int = 30_000  # a record held this long by a silent runner is reclaimed
+    chronos_go_compat_owner: str = ""  # user id or email keyless /run and /status act as; empty: key required
+    # scheduler, alerts and server-side jobs (docs/scheduler.md)
+    chronos_allow_shell: bool = False  # shell jobs run only when this is set
+    chronos_smtp_host: str = ""  # email jobs and email alert channels; empty: email is not configured
+    chronos_smtp_port: int = 25
+    chronos_smtp_user: str = ""
+    chronos_smtp_password: str = ""
+    chronos_smtp_from: str = "chronos@localhost"
+    chronos_smtp_tls: str = ""  # "", "starttls" or "ssl"
+    chronos_scheduler_workers: int = 8  # threads running server-side jobs per scheduler process
+    chronos_shell_cpu_seconds: int = 600
+    chronos_shell_memory_mb: int = 1024
+    chronos_shell_file_mb: int = 100
+    chronos_outage_min_misses: int = 10
+    chronos_llm_url: str = ""  # OpenAI-compatible API base (".../v1"); empty: explanations are off
+    chronos_llm_api_key: str = ""
+    chronos_llm_model: str = "gpt-4o-mini"
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -50,6 +72,10 @@ class Settings:
     @property
     def retention_seconds(self) -> int:
         return self.chronos_retention_days * 86400
+
+    @property
+    def batch_retention_seconds(self) -> int:
+        return self.chronos_batch_retention_days * 86400
 
     @classmethod
     def load(cls, overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> "Settings":

@@ -20,6 +20,25 @@ Layout (prefix ``chr:``, colon-separated, ``idx:`` for indexes):
     chr:pingkey:<key>                  STRING owner of a ping key (slug URLs /ping/<key>/<slug>)
     chr:user:<userId>:pingkey          STRING that user's ping key
     chr:pingrun:<owner>:<jobId>        STRING execId of the job's latest /start without ?rid
+    chr:fire:<owner>:<jobId>:<dueMs>   STRING fire claim (scheduler; short TTL, the job's cursor CAS is the guard)
+    chr:fires:<owner>:<jobId>          LIST   the job's latest fires (dispatched, missed, coalesced), capped
+    chr:flips:<owner>:<jobId>          LIST   the job's monitoring state changes, newest first, capped
+    chr:jobver:<owner>:<jobId>         LIST   a server-side job's definition versions, newest first, capped
+    chr:deps:<owner>:<jobId>           SET    ids of the jobs that depend on this one
+    chr:alertch:<owner>                HASH   alert channels of an owner: channelId -> JSON
+    chr:alertrules:<owner>             HASH   per-job alert rules: jobId -> JSON list
+    chr:alerts:<owner>                 LIST   alert history of an owner, newest first, capped
+    chr:sched:nodes                    HASH   scheduler processes: nodeId -> JSON (birth, last beat)
+    chr:sched:node:<nodeId>            STRING a scheduler's heartbeat (TTL)
+    chr:sched:deadlines                ZSET   "<owner> <jobId>" scored by the job's next late/missed check
+    chr:sched:expect                   HASH   "<owner> <jobId>" -> due ms of the run the job is expected to report
+    chr:sched:retries                  ZSET   pending server-side retries (JSON) scored by due time
+    chr:sched:running:<owner>:<jobId>  STRING a server-side job's no-overlap lease (token, TTL)
+    chr:sched:ingest:<minute>          STRING executions seen in that minute (outage guard)
+    chr:sched:misses:<minute>          STRING missed deadlines in that minute (outage guard)
+    chr:badge:<token>                  STRING JSON {owner, kind, target}: what a public badge URL shows
+    chr:badgetok:<owner>:<kind>:<target>  STRING the badge token of an owner's job or tag (kind job|tag)
+    chr:explain:<owner>:<execId>       STRING JSON cached LLM explanation of an execution (TTL)
 """
 from __future__ import annotations
 
@@ -104,3 +123,150 @@ def user_ping_key(user_id: str) -> str:
 
 def ping_open_run(owner: str, job_id: str) -> str:
     return f"{PREFIX}pingrun:{owner}:{job_id}"
+
+
+# ---- scheduler, monitoring, alerts, server-side jobs (chronos.scheduling) ----------------------
+
+SCHED_GROUP = "chr-scheduler"  # consumer group of the schedulers on every owner's event stream
+
+
+def fire_claim(owner: str, job_id: str, due_ms: int | str) -> str:
+    return f"{PREFIX}fire:{owner}:{job_id}:{due_ms}"
+
+
+def fires(owner: str, job_id: str) -> str:
+    return f"{PREFIX}fires:{owner}:{job_id}"
+
+
+def flips(owner: str, job_id: str) -> str:
+    return f"{PREFIX}flips:{owner}:{job_id}"
+
+
+def job_versions(owner: str, job_id: str) -> str:
+    return f"{PREFIX}jobver:{owner}:{job_id}"
+
+
+def job_dependents(owner: str, job_id: str) -> str:
+    return f"{PREFIX}deps:{owner}:{job_id}"
+
+
+def alert_channels(owner: str) -> str:
+    return f"{PREFIX}alertch:{owner}"
+
+
+def alert_rules(owner: str) -> str:
+    return f"{PREFIX}alertrules:{owner}"
+
+
+def alert_history(owner: str) -> str:
+    return f"{PREFIX}alerts:{owner}"
+
+
+def sched_nodes() -> str:
+    return f"{PREFIX}sched:nodes"
+
+
+def sched_node(node_id: str) -> str:
+    return f"{PREFIX}sched:node:{node_id}"
+
+
+def sched_deadlines() -> str:
+    return f"{PREFIX}sched:deadlines"
+
+
+def sched_expect() -> str:
+    return f"{PREFIX}sched:expect"
+
+
+def sched_retries() -> str:
+    return f"{PREFIX}sched:retries"
+
+
+def sched_running(owner: str, job_id: str) -> str:
+    return f"{PREFIX}sched:running:{owner}:{job_id}"
+
+
+def sched_ingest_count(minute: int) -> str:
+    return f"{PREFIX}sched:ingest:{minute}"
+
+
+def sched_miss_count(minute: int) -> str:
+    return f"{PREFIX}sched:misses:{minute}"
+
+
+BATCH_GROUP = "runners"
+
+
+def batch(batch_id: str) -> str:
+    return f"{PREFIX}batch:{batch_id}"
+
+
+def batch_records(batch_id: str) -> str:
+    return f"{PREFIX}batch:{batch_id}:records"
+
+
+def batch_results(batch_id: str) -> str:
+    return f"{PREFIX}batch:{batch_id}:results"
+
+
+def batch_failed(batch_id: str) -> str:
+    return f"{PREFIX}batch:{batch_id}:failed"
+
+
+def batch_hist(batch_id: str) -> str:
+    return f"{PREFIX}batch:{batch_id}:hist"
+
+
+def batch_rejected(batch_id: str) -> str:
+    return f"{PREFIX}batch:{batch_id}:rejected"
+
+
+def batch_ids(batch_id: str, bucket: int) -> str:
+    return f"{PREFIX}batch:{batch_id}:ids:{bucket}"
+
+
+def batch_tick(batch_id: str) -> str:
+    return f"{PREFIX}batch:{batch_id}:tick"
+
+
+def batch_rate(batch_id: str, window: int) -> str:
+    return f"{PREFIX}batch:{batch_id}:rate:{window}"
+
+
+def batch_lock(batch_id: str) -> str:
+    return f"{PREFIX}batch:{batch_id}:lock"
+
+
+def owner_batches(owner: str) -> str:
+    return f"{PREFIX}batches:{owner}"
+
+
+def active_batches() -> str:
+    return f"{PREFIX}batches:active"
+
+
+def batch_by_primarykey(owner: str, primarykey: str) -> str:
+    return f"{PREFIX}batchpk:{owner}:{primarykey}"
+
+
+def batch_runner(name: str) -> str:
+    return f"{PREFIX}batchrunner:{name}"
+
+
+def batch_runners() -> str:
+    return f"{PREFIX}batchrunners"
+
+
+# ---- insights: public badges, LLM explanations (chronos.insights) -----------------------------
+
+
+def badge(token: str) -> str:
+    return f"{PREFIX}badge:{token}"
+
+
+def badge_token(owner: str, kind: str, target: str) -> str:
+    return f"{PREFIX}badgetok:{owner}:{kind}:{target}"
+
+
+def llm_explanation(owner: str, exec_id: str) -> str:
+    return f"{PREFIX}explain:{owner}:{exec_id}"

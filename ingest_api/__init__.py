@@ -9,6 +9,7 @@ from ingest_api import errors  # noqa: E402
 
 errors.register_handlers(bp)
 
-from ingest_api import ingest, keys_api, meta, read, stream  # noqa: E402,F401
+from ingest_api import badges, batches, ingest, insights, keys_api, meta, read, stream  # noqa: E402,F401
+from ingest_api import alerts_api, jobs_admin  # noqa: E402,F401
 
 __all__ = ["bp"]

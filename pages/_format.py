@@ -3,7 +3,9 @@ escape it; nothing here builds HTML strings."""
 from __future__ import annotations
 
 import time
+from datetime import datetime, timezone
 from typing import Any
+from urllib.parse import quote
 
 import dash_bootstrap_components as dbc
 
@@ -47,3 +49,36 @@ def status_badge(status: str | None) -> dbc.Badge:
     status = status or "unknown"
     return dbc.Badge(status, color=STATUS_COLORS.get(status, "light"), className="text-uppercase",
                      text_color="dark" if status not in STATUS_COLORS else None)
+
+
+def when(ms: Any) -> str:
+    """An instant as ``2024-06-01 13:05:09 UTC`` (the dashboard shows UTC throughout)."""
+    if ms is None:
+        return "—"
+    dt = datetime.fromtimestamp(int(ms) / 1000, tz=timezone.utc)
+    return dt.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def percent(part: Any, whole: Any) -> str:
+    if not whole:
+        return "—"
+    return f"{100.0 * float(part) / float(whole):.1f}%"
+
+
+def success_rate(job: dict[str, Any]) -> str:
+    """A job's lifetime success rate from its counters."""
+    runs = int(job.get("totalRuns") or 0)
+    return percent(runs - int(job.get("totalFailures") or 0), runs)
+
+
+def quote_id(value: str) -> str:
+    """An id made safe for a URL path segment (ids may hold ``/``, ``#`` or ``?``)."""
+    return quote(value, safe="")
+
+
+def job_href(job_id: str) -> str:
+    return f"/jobs/{quote_id(job_id)}"
+
+
+def exec_href(exec_id: str) -> str:
+    return f"/executions/{quote_id(exec_id)}"

@@ -1,0 +1,1 @@
+"""The scheduler process (``python -m scheduler``, ``chronos scheduler``). It never imports Flask."""

@@ -160,8 +160,8 @@ def register():
 
 @bp.route("/logout", methods=["GET", "POST"])
 def logout():
-    logout_user()
     session.clear()
+    logout_user()  # after clear(): it marks the remember-me cookie for deletion in the session
     return redirect("/login")
 
 

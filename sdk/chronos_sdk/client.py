@@ -76,7 +76,8 @@ class ChronosClient:
         self.clock: Callable[[], float] = time.monotonic
         self.worker = BackgroundWorker(
             self._deliver, queue_size=opts.queue_size, batch_size=opts.batch_size,
-            flush_interval=opts.flush_interval, on_idle=self._on_idle, on_fork=self._after_fork)
+            flush_interval=opts.flush_interval, on_idle=self._on_idle, on_fork=self._after_fork,
+            on_pressure=self.retrier.cut_short_now)
         self._spool_dirty = bool(self.spool and self.options.enabled and self.spool.has_pending())
         _track(self)
         if self._spool_dirty:

@@ -70,15 +70,31 @@ class Retrier:
         self.clock = clock
         self.rng = rng or random.Random()
         self.retries = 0  # total retries made, for stats
+        self.cut_short = 0  # retry windows ended early by cut_short_now(), for stats
         self._abort = threading.Event()
+        self._hurry = threading.Event()
+        self._wake = threading.Event()  # set by abort() and cut_short_now(); ends a wait early
         self._blocked_until: Dict[str, float] = {}
 
     def abort(self) -> None:
         """Make every current and future wait end at once with DeliveryAborted."""
         self._abort.set()
+        self._wake.set()
+
+    def cut_short_now(self) -> None:
+        """End the retry window of the request being retried now with RetriesExhausted.
+
+        The client calls this when its queue fills up while a batch waits to be retried:
+        that batch then goes to the spool instead of newer events being dropped. Cheap and
+        safe to call from any thread; it affects only a wait in progress or the next one.
+        """
+        self._hurry.set()
+        self._wake.set()
 
     def reset_after_fork(self) -> None:
         self._abort = threading.Event()
+        self._hurry = threading.Event()
+        self._wake = threading.Event()
         self._blocked_until = {}
 
     @property
@@ -86,15 +102,22 @@ class Retrier:
         return self._abort.is_set()
 
     def wait(self, seconds: float) -> None:
-        if self._abort.is_set():
-            raise DeliveryAborted("client is shutting down")
+        self._check_wake()
         if seconds > 0:
             if self.sleep is not None:
                 self.sleep(seconds)
-            elif self._abort.wait(seconds):
-                raise DeliveryAborted("client is shutting down")
+            else:
+                self._wake.wait(seconds)
+        self._check_wake()
+
+    def _check_wake(self) -> None:
         if self._abort.is_set():
             raise DeliveryAborted("client is shutting down")
+        if self._hurry.is_set():
+            self._hurry.clear()
+            self._wake.clear()
+            self.cut_short += 1
+            raise RetriesExhausted("retry window cut short: the queue is filling up")
 
     def call(self, transport: Transport, method: str, path: str, *, json: Any = None,
              params: Optional[Mapping[str, Any]] = None, max_retries: Optional[int] = None) -> Response:
@@ -104,6 +127,11 @@ class Retrier:
         window is used up, DeliveryAborted when aborted.
         """
         tries = self.policy.max_retries if max_retries is None else max_retries
+        if not self._abort.is_set():
+            # A request that has not waited yet starts with a full window; a queue still
+            # filling up asks again (cut_short_now) on the next event it takes in.
+            self._hurry.clear()
+            self._wake.clear()
         # Another request to this path was told to slow down: respect it here too.
         blocked = self._blocked_until.get(path, 0.0) - self.clock()
         if blocked > self.policy.max_retry_after:

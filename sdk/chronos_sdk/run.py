@@ -9,6 +9,7 @@ import asyncio
 import contextvars
 import hashlib
 import json
+import math
 import os
 import socket
 import time
@@ -77,13 +78,20 @@ class JobSpec:
             "runMode": self.run_mode, "version": self.version, "appId": self.app_id, "runAt": run_at,
             "timezone": self.timezone, "graceSeconds": self.grace_seconds,
             "tags": list(self.tags) if self.tags else None, "description": self.description,
-            "maxRuntimeSeconds": self.max_runtime_seconds,
+            "maxRuntimeSeconds": _whole_seconds(self.max_runtime_seconds),
         }
         body.update(self.extra)
         body = {k: v for k, v in body.items() if v is not None}
         canon = json.dumps({k: v for k, v in body.items() if k != "appId"}, sort_keys=True, default=str)
         body["signatureHash"] = hashlib.sha256(canon.encode()).hexdigest()[:16]
         return body
+
+
+def _whole_seconds(value: Optional[float]) -> Optional[int]:
+    """The server takes ``maxRuntimeSeconds`` as a whole number >= 1: round a float timeout up."""
+    if value is None:
+        return None
+    return max(1, int(math.ceil(value)))
 
 
 def status_for(exc: Optional[BaseException]) -> Tuple[str, Optional[int]]:

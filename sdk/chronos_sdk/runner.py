@@ -345,11 +345,40 @@ class ChronosRunner:
 
 def _invoke(fn: Callable[[], Any]) -> Any:
     if inspect.iscoroutinefunction(fn):
-        return asyncio.run(fn())
+        return _run_coroutine(fn())
     value = fn()
     if inspect.iscoroutine(value):
-        return asyncio.run(value)
+        return _run_coroutine(value)
     return value
+
+
+def _run_coroutine(coro: Any) -> Any:
+    """Run ``coro`` to completion on a new event loop and return its result.
+
+    ``asyncio.run`` refuses to start where an event loop is already running in this thread
+    (a notebook, an async app calling ``run_now``). There the coroutine runs on its own loop
+    in a helper thread, with this context (so the run still captures its output), and this
+    thread waits for it, as it would for a sync job.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    box: Dict[str, Any] = {}
+    ctx = contextvars.copy_context()
+
+    def target() -> None:
+        try:
+            box["value"] = ctx.run(asyncio.run, coro)
+        except BaseException as exc:  # noqa: BLE001 - handed back to the calling thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, name="chronos-async-job", daemon=True)
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box.get("value")
 
 
 def _ms(seconds: float) -> int:

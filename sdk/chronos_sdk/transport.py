@@ -175,6 +175,22 @@ class RequestsTransport(Transport):
         self._session = None
 
 
+def _socket_of(response: Any) -> Optional[socket.socket]:
+    """The socket a streaming ``requests`` response reads from, or None.
+
+    Usually the pooled connection still holds it. When the server answered with
+    ``Connection: close`` (werkzeug, HTTP/1.0 proxies), http.client hands the
+    socket over to the response and the connection's ``sock`` is None; the
+    socket is then only reachable through the response's file object.
+    """
+    raw = getattr(response, "raw", None)
+    sock = getattr(getattr(raw, "_connection", None), "sock", None)
+    if sock is not None:
+        return sock
+    fp = getattr(getattr(raw, "_fp", None), "fp", None)  # http.client.HTTPResponse -> BufferedReader
+    return getattr(getattr(fp, "raw", None), "_sock", None)  # -> socket.SocketIO -> socket
+
+
 class _RequestsLineStream(LineStream):
     def __init__(self, response: Any) -> None:
         self._r = response
@@ -205,8 +221,7 @@ class _RequestsLineStream(LineStream):
         self._closed = True
         # Closing alone does not wake a thread blocked in recv(); shutting the socket down does.
         try:
-            conn = getattr(self._r.raw, "_connection", None)
-            sock = getattr(conn, "sock", None)
+            sock = _socket_of(self._r)
             if sock is not None:
                 sock.shutdown(socket.SHUT_RDWR)
         except (OSError, AttributeError):

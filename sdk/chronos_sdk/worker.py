@@ -61,8 +61,11 @@ class BackgroundWorker:
                  batch_size: int = 100, flush_interval: float = 2.0,
                  on_idle: Optional[Callable[[], None]] = None,
                  on_fork: Optional[Callable[[], None]] = None,
+                 on_pressure: Optional[Callable[[], None]] = None,
                  name: str = "chronos-sdk-worker", rng: Optional[random.Random] = None) -> None:
         self.sink = sink
+        self.on_pressure = on_pressure
+        self.high_water = max(1, queue_size // 2)
         self.queue_size = queue_size
         self.batch_size = batch_size
         self.flush_interval = flush_interval
@@ -111,6 +114,11 @@ class BackgroundWorker:
             self._ensure_thread()
             if len(self._buf) >= self.batch_size:
                 self._cond.notify_all()
+            pressure = bool(self._inflight) and len(self._buf) >= self.high_water
+        if pressure and self.on_pressure is not None:
+            # The sink is busy (e.g. waiting to retry) while the queue fills: ask it to hurry.
+            with capture_internal_exceptions():
+                self.on_pressure()
         return True
 
     def flush(self, timeout: Optional[float] = None) -> bool:

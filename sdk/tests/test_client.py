@@ -3,6 +3,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 from chronos_sdk import ClientState, MemoryTransport, NetworkError, Response
@@ -134,6 +135,31 @@ def test_close_spools_what_a_stuck_delivery_holds(make_client):
     client.capture_event(ev(1))
     client.close(timeout=0.2)  # the retry wait is aborted and the batch spooled
     assert [r["data"]["execId"] for r in Spool(client.spool.path).pending()] == ["e1"]
+
+
+def test_a_filling_queue_cuts_the_retry_window_short_instead_of_dropping(make_client):
+    # The server is away and the first batch waits out a ~20 s retry window on the worker thread.
+    # Events keep coming: once half the queue is used, the batch goes to the spool at once and
+    # later events follow it there; none is dropped.
+    transport = MemoryTransport(handler=down)
+    client = make_client(transport, queue_size=10, batch_size=2, flush_interval=0.05)
+    client.capture_event(ev(0))
+    assert transport.wait_for(lambda t: len(t.requests) >= 1, 5)  # the worker is retrying now
+    for i in range(1, 6):  # 5 queued = half of queue_size while the batch is in flight
+        assert client.capture_event(ev(i))
+    for _ in range(500):
+        if client.retrier.cut_short:
+            break
+        threading.Event().wait(0.01)
+    assert client.retrier.cut_short == 1
+    for i in range(6, 30):  # the client is offline now: everything goes straight to the spool
+        assert client.capture_event(ev(i))
+        if client.worker.pending() >= 8:
+            client.flush(5)
+    assert client.flush(5)
+    stats = client.stats()
+    assert (stats["dropped"], stats["lost"], stats["spooled"]) == (0, 0, 30)
+    assert [r["data"]["execId"] for r in Spool(client.spool.path).pending()] == [f"e{i}" for i in range(30)]
 
 
 def test_flush_callback_reports_pending_events(make_client, transport):

@@ -158,6 +158,25 @@ def test_the_event_stream_delivers_events_while_the_connection_stays_open(server
     assert request["headers"]["x-api-key"] == "chr_test"
 
 
+def test_close_wakes_a_reader_blocked_on_a_connection_close_stream(server):
+    # http.server answers HTTP/1.0, as werkzeug and some proxies answer with "Connection: close":
+    # http.client then hands the socket to the response and the pooled connection forgets it.
+    transport = RequestsTransport(server.url, "chr_test", timeout=5)
+    stream = EventStream(transport)
+    got: List[Any] = []
+    reader = threading.Thread(target=lambda: got.extend(stream), daemon=True)
+    reader.start()
+    for _ in range(500):
+        if got:
+            break
+        time.sleep(0.01)
+    assert got and got[0].event == "job:trigger"
+    stream.close()  # the reader is blocked in recv(); the server holds the stream open for 10 s
+    reader.join(5)
+    assert not reader.is_alive()
+    assert server.stream_released_in_time is None  # the server was still holding it: close() woke the reader
+
+
 def test_a_closed_port_is_a_network_error():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

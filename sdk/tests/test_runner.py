@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from chronos_sdk import ChronosRunner, MemoryTransport, NetworkError
+from chronos_sdk import ChronosRunner, JobSpec, MemoryTransport, NetworkError
 from chronos_sdk.schedule import next_fire, validate_cron
 from chronos_sdk.sse import EventStream, SSEParser
 
@@ -126,6 +126,14 @@ def test_a_job_past_its_timeout_is_marked_timeout(make_client):
     assert "release.wait(30)" in final["codeSnippet"]
 
 
+def test_a_fractional_timeout_is_registered_as_whole_seconds():
+    # The server takes maxRuntimeSeconds as an integer >= 1 (a float is refused with 400).
+    assert JobSpec("a", max_runtime_seconds=0.2).to_dict()["maxRuntimeSeconds"] == 1
+    assert JobSpec("a", max_runtime_seconds=30.0).to_dict()["maxRuntimeSeconds"] == 30
+    assert JobSpec("a", max_runtime_seconds=2.5).to_dict()["maxRuntimeSeconds"] == 3
+    assert "maxRuntimeSeconds" not in JobSpec("a").to_dict()
+
+
 def test_run_now_rejects_an_unknown_job(client):
     with pytest.raises(KeyError):
         ChronosRunner(client).run_now("nope")
@@ -191,3 +199,26 @@ def test_async_jobs_run_under_the_runner(make_client):
         return 5
 
     assert runner.run_now("async_job").value == 5
+
+
+def test_run_now_of_an_async_job_works_where_an_event_loop_is_already_running(make_client):
+    # e.g. a notebook, or an async web app calling run_now(): asyncio.run() refuses to nest.
+    import asyncio
+
+    transport = MemoryTransport()
+    client = make_client(transport)
+    runner = ChronosRunner(client)
+
+    @runner.job()
+    async def async_job():
+        await asyncio.sleep(0)
+        print("inside")
+        return 6
+
+    async def caller():
+        return runner.run_now("async_job")
+
+    result = asyncio.run(caller())
+    assert result.ok and result.value == 6, result.error
+    client.flush(5)
+    assert finals(transport)[0]["stdout"] == "inside\n"

@@ -1,0 +1,130 @@
+"""Admin callbacks (admin role only, checked here on every call): users and the system figures."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import dash_bootstrap_components as dbc
+from dash import ALL, Input, Output, callback, ctx, html
+from dash.exceptions import PreventUpdate
+
+from callbacks.common import COLORS, base_layout, empty_figure, owner, redis, role
+from chronos import dashboard
+from chronos.store import users
+from chronos.timeutil import now_ms
+from pages._format import when
+from pages._ids import admin as ids
+from pages._ids import shell
+
+NOT_ALLOWED = dbc.Alert("This page is for administrators.", color="warning", id="admin-refused")
+
+
+def pending_changes(triggered: list[dict[str, Any]], by_id: dict[str, dict[str, Any]], me: str
+                    ) -> tuple[list[tuple[str, dict[str, Any]]], list[str]]:
+    """Changes asked for by the triggered widgets that differ from what is stored, and refusals.
+
+    Redrawing the table fires the widgets again with the stored values; those are no changes.
+    """
+    changes, refused = [], []
+    for t in triggered:
+        prop = t.get("prop_id", "")
+        if not prop.startswith("{"):
+            continue
+        wid = json.loads(prop.rsplit(".", 1)[0])
+        user = by_id.get(wid.get("user"))
+        if user is None:
+            continue
+        if wid["type"] == "admin-role" and t.get("value") in users.ROLES and t["value"] != user.get("role"):
+            change = {"role": t["value"]}
+        elif wid["type"] == "admin-disable" and isinstance(t.get("value"), bool) \
+                and t["value"] != bool(user.get("disabled")):
+            change = {"disabled": t["value"]}
+        else:
+            continue
+        if user["id"] == me:
+            refused.append("You cannot change your own role or disable yourself.")
+            continue
+        changes.append((user["id"], change))
+    return changes, refused
+
+
+def users_table(rows: list[dict[str, Any]], me: str) -> Any:
+    body = []
+    for u in rows:
+        mine = u["id"] == me
+        body.append(html.Tr([
+            html.Td([html.Div(u.get("name") or ""), html.Div(u["email"], className="small text-body-secondary")]),
+            html.Td(dbc.Select(id=ids.role(u["id"]), value=u.get("role", "member"), size="sm", disabled=mine,
+                               options=[{"label": r, "value": r} for r in users.ROLES])),
+            html.Td(dbc.Switch(id=ids.disable(u["id"]), value=bool(u.get("disabled")), label="disabled",
+                               disabled=mine)),
+            html.Td(when(u.get("createdAt")), className="small"),
+        ], className="user-row"))
+    head = html.Thead(html.Tr([html.Th(h) for h in ("User", "Role", "Access", "Created")]))
+    return dbc.Table([head, html.Tbody(body)], size="sm", className="mb-0 align-middle", responsive=True)
+
+
+def _mb(n: float | None) -> str:
+    return "—" if n is None else f"{n:,.2f} MB"
+
+
+def system_view(s: dict[str, Any], rate: list[list[int]]) -> Any:
+    last5 = sum(v for _, v in rate[-5:]) / 5 if rate else 0
+    rows = [("Redis memory", f"{s['usedMemoryHuman']} (peak {s['peakMemoryHuman']})"),
+            ("Keys", f"{s['keys']:,} ({s['expiring']:,} expiring)"), ("Users", f"{s['users']:,}"),
+            ("Ingest rate", f"{last5:,.1f} executions/min (last 5 min)")]
+    for ix in s["indexes"]:
+        rows.append((f"Index {ix['name']}", f"{ix['docs']:,} docs · {_mb(ix['sizeMb'])}"
+                     + (" · indexing" if ix.get("indexing") else "")))
+    return html.Dl([x for k, v in rows for x in (html.Dt(k, className="col-sm-5 text-body-secondary fw-normal"),
+                                                   html.Dd(v, className="col-sm-7"))], className="row mb-0",
+                   id="admin-system-facts")
+
+
+def rate_figure(rate: list[list[int]]) -> dict[str, Any]:
+    if not any(v for _, v in rate):
+        return empty_figure("No executions in the last hour")
+    return {"data": [{"type": "bar", "x": [t for t, _ in rate], "y": [v for _, v in rate], "name": "per minute",
+                      "marker": {"color": COLORS["total"]}}],
+            "layout": base_layout(xaxis={"type": "date"}, showlegend=False)}
+
+
+@callback(
+    Output(ids.users, "children"),
+    Output(ids.message, "children"),
+    Input(ids.refresh, "n_clicks"),
+    Input(ids.role(ALL), "value"),
+    Input(ids.disable(ALL), "value"),
+)
+def manage_users(_clicks, _roles, _disabled):
+    me, r = owner(), redis()
+    if role() != "admin":
+        return None, NOT_ALLOWED
+    rows = users.list_users(r)
+    message = None
+    if isinstance(ctx.triggered_id, dict):
+        changes, refused = pending_changes(ctx.triggered, {u["id"]: u for u in rows}, me)
+        if not changes and not refused:
+            raise PreventUpdate
+        for user_id, change in changes:
+            users.update_user(r, user_id, **change)
+        rows = users.list_users(r)
+        text = "; ".join(refused) if refused else "Saved."
+        message = dbc.Alert(text, color="warning" if refused else "success", dismissable=True, duration=4000,
+                            className="py-2")
+    return users_table(rows, me), message
+
+
+@callback(
+    Output(ids.system, "children"),
+    Output(ids.rate_chart, "figure"),
+    Input(ids.refresh, "n_clicks"),
+    Input(shell.poll, "n_intervals"),
+)
+def refresh_system(_clicks, _n):
+    owner()
+    if role() != "admin":
+        return NOT_ALLOWED, empty_figure("")
+    r = redis()
+    rate = dashboard.ingest_rate(r, now_ms())
+    return system_view(dashboard.system_stats(r), rate), rate_figure(rate)

@@ -1,0 +1,173 @@
+"""Watching jobs: execution events (states, acknowledgements, dependencies), deadlines and runtimes.
+
+* Events: every owner's event stream is read through one consumer group (``keys.SCHED_GROUP``), so with
+  several schedulers each execution event is handled by one of them. A scheduler reads the streams of the
+  owners it knows (``chr:users``; re-read when that set changes) from the moment the group was created.
+* Deadlines: ``keys.sched_deadlines()`` scores each monitored job by its next late/missed check.
+* Runtimes: running executions older than their job's ``maxRuntimeSeconds`` turn the job to ``timeout``.
+"""
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from typing import Any, Callable
+
+import orjson
+from redis import Redis
+from redis.exceptions import ResponseError
+
+from chronos import keys, search
+from chronos.config import Settings
+from chronos.scheduling import claims, flips, monitor
+from chronos.scheduling.notify import Notifier
+from chronos.scheduling.outage import OutageGuard
+from chronos.scheduling.triggers import Emitter, ack_patch
+
+log = logging.getLogger(__name__)
+
+OnSuccess = Callable[[dict[str, Any], str, int], None]  # (job, execId, now)
+READ_COUNT = 500
+RUNTIME_SCAN_EVERY_MS = 5_000
+HOLD_REASON = "held back: ingestion as a whole is silent while many jobs are due (outage guard)"
+
+# KEYS[1] deadlines; ARGV[1] member, ARGV[2] now. Removes the member only if its check is already due:
+# a claim that just opened a new expectation re-scored it into the future, and that must survive.
+ZREM_IF_DUE = """
+local s = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if s and tonumber(s) <= tonumber(ARGV[2]) then return redis.call('ZREM', KEYS[1], ARGV[1]) end
+return 0
+"""
+
+
+class Watcher:
+    def __init__(self, r: Redis, settings: Settings, *, clock: Callable[[], int], node_id: str,
+                 on_success: OnSuccess | None = None, notifier: Notifier | None = None) -> None:
+        self.r = r
+        self.settings = settings
+        self.clock = clock
+        self.node_id = node_id
+        self.on_success = on_success
+        self.emitter = Emitter(r)
+        self.notifier = notifier or Notifier(r, settings, clock=clock)
+        self.guard = OutageGuard(min_misses=settings.chronos_outage_min_misses)
+        self.zrem_if_due = r.register_script(ZREM_IF_DUE)
+        self.streams: list[bytes] = []
+        self.owner_count = -1
+        self.last_runtime_scan = 0
+
+    def tick(self, now: int) -> bool:
+        """One round; True when more events are waiting than one round reads."""
+        busy = self.consume(now)
+        self.check_deadlines(now)
+        if now - self.last_runtime_scan >= RUNTIME_SCAN_EVERY_MS or now < self.last_runtime_scan:
+            self.check_runtimes(now)
+            self.last_runtime_scan = now
+        return busy
+
+    # ---- execution events ------------------------------------------------------------------------
+
+    def _refresh_streams(self) -> None:
+        n = self.r.scard(keys.users())
+        if n == self.owner_count:
+            return
+        owners = sorted(x.decode() for x in self.r.smembers(keys.users()))
+        for owner in owners:
+            try:
+                self.r.xgroup_create(keys.events(owner), keys.SCHED_GROUP, id="$", mkstream=True)
+            except ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+        self.streams = [keys.events(o).encode() for o in owners]
+        self.owner_count = n
+
+    def consume(self, now: int) -> bool:
+        self._refresh_streams()
+        busy = False
+        for i in range(0, len(self.streams), 100):
+            chunk = self.streams[i:i + 100]
+            try:
+                res = self.r.xreadgroup(keys.SCHED_GROUP, self.node_id, {s: ">" for s in chunk}, count=READ_COUNT)
+            except ResponseError as exc:
+                if "NOGROUP" in str(exc):  # the stream was deleted (a flush): create the groups again
+                    self.owner_count = -1
+                    return False
+                raise
+            for stream, entries in res or []:
+                busy |= len(entries) >= READ_COUNT
+                self._handle(stream.decode(), entries, now)
+        return busy
+
+    def _handle(self, stream: str, entries: list[tuple[bytes, dict[bytes, bytes]]], now: int) -> None:
+        owner = stream[len(keys.EVENTS_PREFIX):]
+        execs = []
+        for _id, fields in entries:
+            if fields.get(b"type") == b"execution":
+                try:
+                    execs.append(orjson.loads(fields.get(b"data", b"{}")))
+                except orjson.JSONDecodeError:
+                    continue
+        self.guard.count_ingest(self.r, now, len(execs))
+        by_job: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for ev in execs:
+            if ev.get("jobId"):
+                by_job[ev["jobId"]].append(ev)
+        for job_id, evs in by_job.items():
+            for ev in evs:
+                self._on_execution(owner, job_id, ev, now)
+        self.r.xack(stream, keys.SCHED_GROUP, *[e[0] for e in entries])
+
+    def _on_execution(self, owner: str, job_id: str, ev: dict[str, Any], now: int) -> None:
+        if ev.get("triggerId"):
+            self.r.execute_command("JSON.MERGE", keys.job(owner, job_id), "$",
+                                   orjson.dumps(ack_patch(ev["triggerId"], ev.get("execId", ""), now)))
+        done = flips.transact(self.r, self.emitter, owner, job_id, lambda job: monitor.on_execution(job, ev, now))
+        if done is not None:
+            self._alert(*done)
+        if ev.get("status") == "success" and self.on_success is not None:
+            job = done[0] if done else {"owner": owner, "id": job_id}
+            try:
+                self.on_success(job, ev.get("execId", ""), now)
+            except Exception:  # noqa: BLE001 - a dependency problem must not stop the event loop
+                log.exception("dependents of %s/%s failed to start", owner, job_id)
+
+    def _alert(self, job: dict[str, Any], change: monitor.Change) -> None:
+        if change.alert:
+            self.notifier.notify(job, change.alert, change.flip(), held=change.held)
+
+    # ---- deadlines and runtimes ------------------------------------------------------------------
+
+    def check_deadlines(self, now: int, limit: int = 1000) -> int:
+        members = self.r.zrangebyscore(keys.sched_deadlines(), "-inf", now, start=0, num=limit)
+        if not members:
+            return 0
+        hold = HOLD_REASON if self.guard.is_outage(self.r, now) else None
+        for member in members:
+            owner, job_id = claims.parse_deadline_member(member)
+            done = flips.transact(self.r, self.emitter, owner, job_id,
+                                  lambda job: monitor.on_deadline(job, now, hold))
+            if done is None:
+                self.zrem_if_due(keys=[keys.sched_deadlines()], args=[member, now])
+                continue
+            job, change = done
+            if change.to in ("late", "missed") and change.frm != change.to:
+                # Late flips count too: they come a grace period before the misses, so by the time a
+                # flood of misses arrives the guard already knows, and holds the first one as well.
+                self.guard.count_miss(self.r, now)
+                if hold is None and change.to == "late" and self.guard.is_outage(self.r, now):
+                    hold = HOLD_REASON
+            self._alert(job, change)
+        return len(members)
+
+    def check_runtimes(self, now: int, limit: int = 500) -> None:
+        q = search.join(["@status:{running}", search.numeric("startedAt", now - 8 * 86_400_000, now - 1000)])
+        res = self.r.execute_command("FT.SEARCH", keys.IDX_EXECUTIONS, q, "RETURN", 3, "$.owner", "$.jobId",
+                                     "$.startedAt", "SORTBY", "startedAt", "ASC", "LIMIT", 0, limit, "DIALECT", 2)
+        for i in range(1, len(res), 2):
+            f = dict(zip(res[i + 1][::2], res[i + 1][1::2]))
+            owner, job_id = f[b"$.owner"].decode(), f[b"$.jobId"].decode()
+            exec_id = res[i].decode().split(":", 3)[-1]
+            started = int(float(f[b"$.startedAt"]))
+            done = flips.transact(self.r, self.emitter, owner, job_id,
+                                  lambda job: monitor.on_runtime_exceeded(job, exec_id, started, now))
+            if done is not None:
+                self._alert(*done)

@@ -1,0 +1,184 @@
+"""The SDK rides out a server outage: nothing is lost, nothing is counted twice.
+
+Real processes: an embedded Redis Stack and ``gunicorn 'app:create_app()'`` (as ``chronos up`` runs it).
+The web server is stopped with SIGTERM for about 30 seconds while 1,000 monitored runs happen in this
+process; the SDK spools what it cannot send to a temp ``spool_dir``. The server is started again on the
+same port, and the client's own probe finds it and replays the spool.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+import requests
+
+from chronos.redis_server import EmbeddedRedis, free_port
+from chronos_sdk import ChronosClient
+
+ROOT = Path(__file__).resolve().parent.parent
+KEY = "chr_sdk_outage_test_key_000000000000"
+HEADERS = {"x-api-key": KEY}
+RUNS = 1000
+OUTAGE_SECONDS = 30.0
+RECOVERY_DEADLINE = 120.0  # the client probes a missing server at growing pauses (5 s doubling to 60 s)
+
+
+class Web:
+    """gunicorn serving the app on a fixed port, stoppable and restartable."""
+
+    def __init__(self, redis_url: str, data_dir: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = data_dir / "gunicorn.log"
+        self.env = dict(os.environ, REDIS_URL=redis_url, CHRONOS_DATA_DIR=str(data_dir),
+                        CHRONOS_ADMIN_EMAIL="ops@example.com", CHRONOS_ADMIN_PASSWORD="ops-password",
+                        CHRONOS_BOOTSTRAP_API_KEY=KEY, CHRONOS_SECRET_KEY="x")
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 60.0) -> None:
+        argv = [sys.executable, "-m", "gunicorn", "-b", f"127.0.0.1:{self.port}", "-w", "2", "-k", "gthread",
+                "--threads", "8", "--graceful-timeout", "5", "--chdir", str(ROOT), "app:create_app()"]
+        with open(self.log, "ab") as out:
+            self.proc = subprocess.Popen(argv, env=self.env, cwd=str(ROOT), stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, f"gunicorn exited: {self.log.read_text()[-2000:]}"
+            try:
+                if requests.get(self.url + "/api/health", timeout=1).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+        raise AssertionError(f"{self.url} never became healthy")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[tuple[EmbeddedRedis, Web]]:
+    redis = EmbeddedRedis(tmp_path / "data", port=free_port())
+    redis.start()
+    web = Web(redis.url, tmp_path / "data")
+    try:
+        web.start()
+        yield redis, web
+    finally:
+        web.stop()
+        redis.stop()
+
+
+def api(url: str, path: str, **params: Any) -> Any:
+    resp = requests.get(url + path, params=params, headers=HEADERS, timeout=10)
+    assert resp.status_code == 200, resp.text[:300]
+    return resp.json()
+
+
+def test_1000_runs_during_a_30s_outage_are_all_stored_exactly_once(stack, tmp_path):
+    _, web = stack
+    spool_dir = tmp_path / "spool"
+    client = ChronosClient(KEY, endpoint=web.url, spool_dir=str(spool_dir))  # default delivery options
+
+    @client.monitor("outage-job", schedule="* * * * *", name="Outage job")
+    def job(i: int) -> int:
+        print(f"run {i}")
+        return i
+
+    # The job is known to the server before the outage.
+    client.register_jobs([{"id": "outage-job", "name": "Outage job", "schedule": "* * * * *"}])
+
+    web.stop()  # SIGTERM: gunicorn shuts down gracefully; the port is closed
+    down_at = time.monotonic()
+    with pytest.raises(requests.ConnectionError):
+        requests.get(web.url + "/api/health", timeout=2)
+
+    # 1,000 runs spread over the outage, as a busy service would produce them.
+    pace = (OUTAGE_SECONDS - 1.0) / RUNS
+    for i in range(RUNS):
+        assert job(i) == i
+        pause = down_at + (i + 1) * pace - time.monotonic()
+        if pause > 0:
+            time.sleep(pause)
+    time.sleep(max(0.0, down_at + OUTAGE_SECONDS - time.monotonic()))
+
+    during = client.stats()
+    assert during["submitted"] == 2 * RUNS
+    assert during["dropped"] == 0 and during["lost"] == 0, during
+    assert during["spooled"] > 0 and any(spool_dir.rglob("*.jsonl"))  # durable, on disk
+
+    web.start()  # same port
+    up_at = time.monotonic()
+    assert client.flush(30)
+
+    def stored() -> int:
+        try:
+            return api(web.url, "/api/executions", jobId="outage-job", limit=1)["total"]
+        except (requests.RequestException, AssertionError):
+            return -1
+
+    deadline = time.monotonic() + RECOVERY_DEADLINE
+    while stored() < RUNS or any(spool_dir.rglob("*.jsonl")):
+        assert time.monotonic() < deadline, (stored(), client.stats())
+        time.sleep(0.5)
+    recovered_in = time.monotonic() - up_at
+    client.close(10)
+
+    stats = client.stats()
+    print(f"\noutage {OUTAGE_SECONDS:.0f}s, {RUNS} runs; all stored {recovered_in:.1f}s after the restart; "
+          f"spooled {stats['spooled']}, replayed {stats['replayed']}, sent {stats['sent']}, "
+          f"retries {stats['retries']}, retry windows cut short {client.retrier.cut_short}")
+    assert stats["dropped"] == 0 and stats["lost"] == 0 and stats["rejected"] == 0, stats
+    assert stats["replayed"] >= during["spooled"]
+    listed = api(web.url, "/api/executions", jobId="outage-job", limit=1)
+    assert listed["total"] == RUNS
+    assert api(web.url, "/api/executions", jobId="outage-job", status="running", limit=1)["total"] == 0
+    assert api(web.url, "/api/executions", jobId="outage-job", status="success", limit=1)["total"] == RUNS
+    summary = api(web.url, "/api/analytics/summary", jobId="outage-job")
+    assert (summary["runs"], summary["successes"], summary["failures"]) == (RUNS, RUNS, 0)
+    assert api(web.url, "/api/analytics/summary")["runs"] == RUNS
+    assert api(web.url, "/api/jobs/outage-job")["totalRuns"] == RUNS
+    assert not any(spool_dir.rglob("*.jsonl"))
+    # Each run kept its own output through the spool.
+    newest = listed["items"][0]["execId"]
+    assert api(web.url, f"/api/executions/{newest}")["stdout"].startswith("run ")
+
+
+def test_chronos_exec_during_an_outage_keeps_the_exit_code_and_the_next_run_delivers_it(stack, tmp_path):
+    """A cron job wrapped with ``chronos exec`` while the server is down: the command's output and exit
+    code are untouched, the report is spooled, and the next wrapped run (server back) sends both."""
+    _, web = stack
+    env = dict(os.environ, CHRONOS_ENDPOINT=web.url, CHRONOS_API_KEY=KEY, CHRONOS_SPOOL_DIR=str(tmp_path / "sp"))
+    chronos = str(Path(sys.executable).parent / "chronos")
+
+    def wrapped(script: str, flush_timeout: str) -> subprocess.CompletedProcess:
+        return subprocess.run([chronos, "exec", "--job", "cron-backup", "--flush-timeout", flush_timeout, "--",
+                               "sh", "-c", script], env=env, capture_output=True, text=True, timeout=120)
+
+    web.stop()
+    down = wrapped("echo partial backup; exit 5", "1")  # waits at most 1 s for the server
+    assert (down.returncode, down.stdout) == (5, "partial backup\n")
+    assert "written to the spool" in down.stderr
+    assert any((tmp_path / "sp").rglob("*.jsonl"))
+
+    web.start()
+    up = wrapped("echo full backup", "20")
+    assert (up.returncode, up.stdout) == (0, "full backup\n")
+
+    items = api(web.url, "/api/executions", jobId="cron-backup")["items"]
+    assert sorted((e["status"], e.get("exitCode")) for e in items) == [("failed", 5), ("success", 0)]
+    failed = next(e for e in items if e["status"] == "failed")
+    assert api(web.url, f"/api/executions/{failed['execId']}")["stdout"] == "partial backup\n"
+    assert not any((tmp_path / "sp").rglob("*.jsonl"))
