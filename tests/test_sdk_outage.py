@@ -182,3 +182,45 @@ def test_chronos_exec_during_an_outage_keeps_the_exit_code_and_the_next_run_deli
     failed = next(e for e in items if e["status"] == "failed")
     assert api(web.url, f"/api/executions/{failed['execId']}")["stdout"] == "partial backup\n"
     assert not any((tmp_path / "sp").rglob("*.jsonl"))
+
+
+def test_a_server_mode_runner_survives_a_server_restart_and_resumes_missed_triggers(stack, tmp_path):
+    """The runner's SSE connection is cut when gunicorn stops; it reconnects with ``Last-Event-ID`` once the
+    server is back, receives the trigger emitted while it was away, and runs it once."""
+    from chronos.scheduling.triggers import Emitter
+    from chronos.store import users
+    from chronos_sdk import ChronosRunner
+
+    redis, web = stack
+    r = redis.client()
+    owner = users.find_user_by_email(r, "ops@example.com")["id"]
+    emitter = Emitter(r)
+    client = ChronosClient(KEY, endpoint=web.url, spool_dir=str(tmp_path / "spool"), flush_interval=0.2)
+    runner = ChronosRunner(client=client, trigger_mode="server")
+    ran: list[str] = []
+    runner.register("restart-job", lambda: ran.append("run"), schedule="0 1 * * *")
+    thread = runner.start_background()
+    try:
+        assert runner.started.wait(30)
+        deadline = time.monotonic() + 30
+        while not ran:  # the stream connects asynchronously: emit until the first trigger is seen
+            assert time.monotonic() < deadline
+            emitter.trigger(owner, "restart-job", "before-restart", int(time.time() * 1000), pipe=r)
+            time.sleep(0.5)
+
+        web.stop()  # cuts the open event stream
+        emitter.trigger(owner, "restart-job", "while-down", int(time.time() * 1000), pipe=r)
+        web.start()
+        deadline = time.monotonic() + 90  # reconnect backoff grows up to 30 s
+        while len(ran) < 2:
+            assert thread.is_alive(), "the runner stopped when its stream was cut"
+            assert time.monotonic() < deadline, ran
+            time.sleep(0.2)
+        assert client.flush(10)
+        items = api(web.url, "/api/executions", jobId="restart-job")["items"]
+    finally:
+        runner.stop()
+        client.close(5)
+    assert len(ran) == 2
+    assert sorted(e["triggerId"] for e in items) == ["before-restart", "while-down"]
+    assert {e["status"] for e in items} == {"success"}

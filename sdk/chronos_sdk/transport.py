@@ -197,8 +197,15 @@ class _RequestsLineStream(LineStream):
         self._closed = False
 
     def __iter__(self) -> Iterator[str]:
-        import requests
+        import http.client
 
+        import requests
+        import urllib3
+
+        # Reading urllib3's raw response directly: its errors (ProtocolError for a stream cut off
+        # mid-chunk, ReadTimeoutError) are not wrapped into requests' exceptions.
+        broken = (requests.RequestException, urllib3.exceptions.HTTPError, http.client.HTTPException,
+                  OSError, ValueError, AttributeError)
         raw = self._r.raw
         read = getattr(raw, "read1", None)  # urllib3 >= 2: returns as soon as bytes arrive
         buf = b""
@@ -211,7 +218,7 @@ class _RequestsLineStream(LineStream):
                 while b"\n" in buf:
                     line, buf = buf.split(b"\n", 1)
                     yield line.rstrip(b"\r").decode("utf-8", "replace")
-        except (requests.RequestException, OSError, ValueError, AttributeError) as exc:
+        except broken as exc:
             if not self._closed:
                 raise NetworkError(f"stream interrupted: {exc}") from exc
         if buf and not self._closed:

@@ -177,6 +177,44 @@ def test_close_wakes_a_reader_blocked_on_a_connection_close_stream(server):
     assert server.stream_released_in_time is None  # the server was still holding it: close() woke the reader
 
 
+def test_a_stream_cut_off_mid_chunk_is_a_network_error_and_the_event_stream_reconnects():
+    # A server restart drops a chunked SSE response without its last chunk; urllib3 raises its own
+    # ProtocolError there, which must not escape the stream (it would end a runner's server loop).
+    import socketserver
+
+    connections: List[int] = []
+
+    class Cut(socketserver.StreamRequestHandler):
+        def handle(self) -> None:
+            while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                pass
+            connections.append(1)
+            body = f"id: {len(connections)}\nevent: job:trigger\ndata: {{}}\n\n".encode()
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                             b"Transfer-Encoding: chunked\r\n\r\n")
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(body), body))
+            self.wfile.flush()  # then the connection closes without the terminating chunk
+
+    srv = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Cut)
+    srv.daemon_threads = True
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        transport = RequestsTransport(f"http://127.0.0.1:{srv.server_address[1]}", "chr_test", timeout=5)
+        with pytest.raises(NetworkError):
+            list(transport.stream("/api/stream"))
+        stream = EventStream(transport, sleep=lambda _: None)
+        events = []
+        for event in stream:
+            events.append(event)
+            if len(events) == 2:
+                stream.close()
+        assert [e.id for e in events] == ["2", "3"]  # the second event came over a new connection
+        assert stream.connects == 2
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
 def test_a_closed_port_is_a_network_error():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
