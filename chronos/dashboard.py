@@ -76,12 +76,13 @@ def search_executions(r: Redis, query: exec_store.ExecutionQuery, *, count: bool
 
 
 def duration_quantiles(r: Redis, owner: str, frm: int, to: int, runs: int, *, job_id: str | None = None,
-                       max_rows: int = 40_000, slices: int = 96) -> dict[str, float | None]:
+                       max_rows: int = 20_000, slices: int = 96) -> dict[str, float | None]:
     """p50 / p95 / max of run durations finished in a range.
 
     Exact up to ``max_rows`` runs; past that, estimated from ``slices`` evenly spaced time slices that
-    together hold about ``max_rows`` runs (a stratified sample: the error of p95 from 40,000 runs is a
-    fraction of a percent of rank). ``runs`` is the range's run count (the caller has it from the series).
+    together hold about ``max_rows`` runs (a stratified sample: the error of p95 from 20,000 runs is a
+    fraction of a percent of rank; ``max`` is then the sample's). ``runs`` is the range's run count
+    (from the metric series).
     """
     span = max(1, to - frm)
     if runs <= max_rows:

@@ -14,15 +14,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--max-sleep", type=float, default=1.0, help="longest pause between ticks, in seconds")
     p.add_argument("--workers", type=int, default=None, help="threads for server-side jobs (default: settings)")
     p.add_argument("--no-server-jobs", action="store_true", help="fire triggers and watch, but run no server-side job")
+    p.add_argument("--data-dir", help="the data directory (where the embedded Redis keeps its files)")
     p.add_argument("--log-level", default="INFO")
     args = p.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from chronos.scheduling.connection import RedisUnavailable, connect
+    from chronos.db import RedisUnavailable, connect
+    from chronos.store.schema import ensure_schema
     from scheduler.core import Scheduler
 
-    settings = Settings.load()
+    settings = Settings.load({"CHRONOS_DATA_DIR": args.data_dir} if args.data_dir else None)
     try:
         r = connect(settings)
+        ensure_schema(r)
     except RedisUnavailable as exc:
         print(f"chronos scheduler: {exc}", file=sys.stderr)
         return 1

@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 OnSuccess = Callable[[dict[str, Any], str, int], None]  # (job, execId, now)
 READ_COUNT = 500
 RUNTIME_SCAN_EVERY_MS = 5_000
+RECLAIM_EVERY_MS = 30_000
+RECLAIM_IDLE_MS = 60_000  # events read by a scheduler that died before acknowledging them
 HOLD_REASON = "held back: ingestion as a whole is silent while many jobs are due (outage guard)"
 
 # KEYS[1] deadlines; ARGV[1] member, ARGV[2] now. Removes the member only if its check is already due:
@@ -54,6 +56,8 @@ class Watcher:
         self.streams: list[bytes] = []
         self.owner_count = -1
         self.last_runtime_scan = 0
+        self.last_reclaim = 0
+        self.reclaim_idle_ms = RECLAIM_IDLE_MS
 
     def tick(self, now: int) -> bool:
         """One round; True when more events are waiting than one round reads."""
@@ -95,7 +99,25 @@ class Watcher:
             for stream, entries in res or []:
                 busy |= len(entries) >= READ_COUNT
                 self._handle(stream.decode(), entries, now)
+        if now - self.last_reclaim >= RECLAIM_EVERY_MS or now < self.last_reclaim:
+            self.last_reclaim = now
+            self.reclaim(now)
         return busy
+
+    def reclaim(self, now: int) -> int:
+        """Take over events another scheduler read but never acknowledged (it died mid-batch)."""
+        taken = 0
+        for stream in self.streams:
+            try:
+                _next, entries, *_ = self.r.xautoclaim(stream, keys.SCHED_GROUP, self.node_id, self.reclaim_idle_ms,
+                                                       start_id="0-0", count=READ_COUNT)
+            except ResponseError:
+                continue
+            entries = [e for e in entries if e and e[1] is not None]
+            if entries:
+                self._handle(stream.decode(), entries, now)
+                taken += len(entries)
+        return taken
 
     def _handle(self, stream: str, entries: list[tuple[bytes, dict[bytes, bytes]]], now: int) -> None:
         owner = stream[len(keys.EVENTS_PREFIX):]

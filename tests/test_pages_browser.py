@@ -49,9 +49,10 @@ def test_the_jobs_page_lists_filters_and_links_to_a_job(api, new_page):
     page.wait_for_function("() => document.querySelectorAll('#jobs-table .job-row').length === 1")
     assert "Send invoices" in page.inner_text("#jobs-table")
     page.select_option("#jobs-status", "__any__")
+    page.wait_for_function(f"() => document.querySelectorAll('#jobs-table .job-row').length === {len(JOBS)}")
     page.fill("#jobs-search", "backup")
-    page.wait_for_function("() => document.querySelectorAll('#jobs-table .job-row').length === 1")
-    assert "Nightly backup" in page.inner_text("#jobs-table")
+    page.wait_for_function("() => document.querySelectorAll('#jobs-table .job-row').length === 1"
+                           " && document.getElementById('jobs-table').innerText.includes('Nightly backup')")
     page.click("#jobs-table a:has-text('Nightly backup')")
     page.wait_for_selector("#job-header .job-name")
     assert page.url.endswith("/jobs/nightly-backup")

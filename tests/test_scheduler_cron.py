@@ -211,3 +211,21 @@ def test_the_cursor_partitions_the_timeline():
             j = {**j, "sched": {"cursor": p.cursor}, "nextRunAt": p.next_run_at}
     expected = cron.next_n("*/7 * * * * *", "Europe/Berlin", start, len(seen))
     assert seen == expected and len(set(seen)) == len(seen)
+
+
+def test_the_scheduler_key_strings_are_exact():
+    from chronos import keys
+
+    assert keys.fire_claim("u_1", "job-a", 1_760_000_000_000) == "chr:fire:u_1:job-a:1760000000000"
+    assert keys.fires("u_1", "job-a") == "chr:fires:u_1:job-a"
+    assert keys.flips("u_1", "job-a") == "chr:flips:u_1:job-a"
+    assert keys.job_versions("u_1", "job-a") == "chr:jobver:u_1:job-a"
+    assert keys.job_dependents("u_1", "job-a") == "chr:deps:u_1:job-a"
+    assert (keys.alert_channels("u_1"), keys.alert_rules("u_1"), keys.alert_history("u_1")) == (
+        "chr:alertch:u_1", "chr:alertrules:u_1", "chr:alerts:u_1")
+    assert (keys.sched_nodes(), keys.sched_node("h:1:ab"), keys.sched_deadlines(), keys.sched_expect(),
+            keys.sched_retries()) == ("chr:sched:nodes", "chr:sched:node:h:1:ab", "chr:sched:deadlines",
+                                      "chr:sched:expect", "chr:sched:retries")
+    assert keys.sched_running("u_1", "job-a") == "chr:sched:running:u_1:job-a"
+    assert (keys.sched_ingest_count(29_000_000), keys.sched_miss_count(29_000_000)) == (
+        "chr:sched:ingest:29000000", "chr:sched:misses:29000000")

@@ -121,3 +121,17 @@ def test_a_single_missing_job_is_not_an_outage(app, r, client, make_user):
         client.post("/api/alerts/channels", headers={"x-api-key": key}, json={"type": "webhook", "url": hook.url})
         run_until(s, clock, t0 + 200_000)
     assert [p["event"] for p in hook.json()] == ["missed"]
+
+
+def test_events_a_dead_scheduler_read_but_never_handled_are_taken_over(app, r, client, make_user):
+    from chronos import keys
+
+    owner, key, t0, clock, s = setup(app, r, client, make_user, [{"id": "orphan", "schedule": "@daily"}])
+    post(client, key, execution("o1", "orphan", finished_ms=clock.now))
+    # Another scheduler reads the event and dies before handling it.
+    taken = r.xreadgroup(keys.SCHED_GROUP, "dead-node", {keys.events(owner): ">"}, count=10)
+    assert taken and job_store.get(r, owner, "orphan")["state"] == "new"
+    s.watcher.reclaim_idle_ms = 0
+    run_until(s, clock, clock.now + 31_000)
+    assert job_store.get(r, owner, "orphan")["state"] == "up"
+    assert r.xpending(keys.events(owner), keys.SCHED_GROUP)["pending"] == 0

@@ -53,7 +53,6 @@ def test_two_processes_fire_every_due_time_exactly_once(r, redis_url):
     for p, (out, err) in zip(procs, outputs):
         assert p.returncode == 0, err.decode()[-3000:]
     stats = [json.loads(out.decode().strip().splitlines()[-1]) for out, _ in outputs]
-    print(stats)
 
     expected = {(f"job-{i:03d}", to_iso(T0 + k * 5000)) for i in range(JOBS_PER_OWNER) for k in range(1, 13)}
     for owner in OWNERS:

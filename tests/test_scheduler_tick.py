@@ -159,3 +159,16 @@ def test_the_process_heartbeats_and_exits_cleanly_on_sigterm(r, redis_url):
         finally:
             if proc.poll() is None:
                 proc.kill()
+
+
+def test_the_scheduler_imports_no_web_framework():
+    import subprocess
+    import sys
+
+    from chronos.config import PROJECT_ROOT
+
+    code = ("import sys, scheduler.__main__, scheduler.core, chronos.scheduling.jobstore, chronos.scheduling.notify; "
+            "print(' '.join(sorted(sys.modules)))")
+    loaded = {m.split(".")[0] for m in subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, check=True,
+                                                       capture_output=True, text=True).stdout.split()}
+    assert not loaded & {"flask", "dash", "ingest_api", "pages", "callbacks", "web"}

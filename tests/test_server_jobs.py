@@ -214,3 +214,21 @@ def test_a_dependency_chain_runs_in_order(env, r, client):
         "target": {"url": "http://127.0.0.1:9/x"}})
     assert bad.status_code == 400 and bad.json["error"]["code"] == "dependency_cycle"
     assert bad.json["error"]["message"] == "dependsOn: dependency cycle: extract → load → transform → extract"
+
+
+def test_the_thread_pool_runs_attempts_concurrently_and_drains(env, r, app):
+    with Receiver() as target:
+        for i in range(4):
+            env.create({"id": f"p{i}", "name": f"P{i}", "type": "http", "schedule": "@yearly",
+                        "target": {"url": f"{target.url}/p{i}"}})
+        s = Scheduler(r, settings_of(app), clock=env.clock, workers=2)
+        s.tick()
+        for i in range(4):
+            env.run(f"p{i}")
+        env.clock.advance(100)
+        s.tick()
+        s.drain()
+        settle(s, env.clock)
+        s.executor.shutdown()
+    assert sorted(q["path"] for q in target.requests) == ["/p0", "/p1", "/p2", "/p3"]
+    assert all(env.executions(f"p{i}")[0]["status"] == "success" for i in range(4))

@@ -40,14 +40,14 @@ def start_reader(url, key, last_id=None):
     stop = threading.Event()
     t = threading.Thread(target=read_events, args=(url, key, q, stop, last_id), daemon=True)
     t.start()
-    assert q.get(timeout=10) == ("status", 200)
-    assert q.get(timeout=10)[0] == "comment"  # ": connected"
+    assert q.get(timeout=30) == ("status", 200)
+    assert q.get(timeout=30)[0] == "comment"  # ": connected"
     return q, stop
 
 
 def next_event(q: queue.Queue) -> dict[str, str]:
     while True:
-        kind, value = q.get(timeout=10)
+        kind, value = q.get(timeout=30)
         if kind == "event":
             return value
 
