@@ -6,6 +6,8 @@
     chronos users create EMAIL [--role admin|member|viewer] [--password P]
     chronos keys create EMAIL [--name N] [--scopes ingest,read] | list EMAIL | revoke KEY_ID
     chronos exec --job ID -- command args...             run a command and report it (the SDK's wrapper)
+    chronos scheduler [--max-sleep 1.0]                  one scheduler process
+    chronos batch-runner [--concurrency N]               one batch runner process
 """
 from __future__ import annotations
 
@@ -159,13 +161,33 @@ def build_parser() -> argparse.ArgumentParser:
     ks.set_defaults(func=cmd_keys)
 
     sub.add_parser("exec", help="run a command and report it: chronos exec --job ID -- cmd args")
+    sub.add_parser("scheduler", help="run a scheduler process (fires schedules, watches jobs, sends alerts)")
+    sub.add_parser("batch-runner", help="run a batch runner process (delivers NDJSON batch records)")
     return p
+
+
+def _delegate(argv: list[str]) -> int | None:
+    """Verbs whose process lives in its own package: the wrapper, the scheduler, the batch runner."""
+    if not argv:
+        return None
+    if argv[0] == "exec":
+        return cmd_exec(argv[1:])
+    if argv[0] == "scheduler":
+        from scheduler.__main__ import main as scheduler_main
+
+        return scheduler_main(argv[1:])
+    if argv[0] == "batch-runner":
+        from batch_runner.__main__ import main as runner_main
+
+        return runner_main(argv[1:])
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "exec":
-        return cmd_exec(argv[1:])
+    delegated = _delegate(argv)
+    if delegated is not None:
+        return delegated
     args = build_parser().parse_args(argv)
     if args.command == "users" and args.action == "create" and not args.email:
         print("error: users create needs an EMAIL", file=sys.stderr)
