@@ -78,11 +78,10 @@ def next_fire(expr: str, tz_name: str | None, after_ms: int) -> int | None:
     """The first fire time of ``expr`` strictly after ``after_ms`` in the job's timezone, as epoch ms."""
     if not expr:
         return None
-    tz = zone(tz_name)
-    start = datetime.fromtimestamp(after_ms / 1000, tz=tz)
+    # One rule for registration, ingest and the scheduler (DST included): the scheduler's cron module.
+    from chronos.scheduling.cron import next_after
+
     try:
-        it = croniter(expr.strip(), start, second_at_beginning=_has_seconds(expr))
-        nxt = it.get_next(datetime)
-    except Exception:  # noqa: BLE001
+        return next_after(expr.strip(), tz_name, after_ms)
+    except Exception:  # noqa: BLE001 - an expression croniter cannot iterate has no next fire
         return None
-    return int(nxt.timestamp() * 1000)

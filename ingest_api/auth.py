@@ -94,6 +94,28 @@ def current_principal() -> Principal:
     return principal
 
 
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+def _check_same_origin() -> None:
+    """Session-authenticated writes must come from this site's own pages.
+
+    SameSite=Lax cookies already keep cross-site POSTs cookieless in current browsers; this also refuses a
+    write whose Origin (or Referer) names another site, and one that is not JSON (a cross-site form cannot
+    send JSON without a CORS preflight, which this server never grants).
+    """
+    if request.method in SAFE_METHODS:
+        return
+    origin = request.headers.get("Origin") or request.headers.get("Referer")
+    if origin:
+        from urllib.parse import urlsplit
+
+        if urlsplit(origin).netloc != request.host:
+            raise ApiError("cross-site request refused", 403, code="csrf")
+    if request.content_length and not request.is_json:
+        raise ApiError("send JSON (application/json) with a session", 415)
+
+
 def require(scope: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Require a caller whose key (or session role) has ``scope``."""
 
@@ -101,6 +123,8 @@ def require(scope: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         @functools.wraps(view)
         def wrapped(*args: Any, **kwargs: Any) -> Any:
             principal = current_principal()
+            if principal.key_id is None:
+                _check_same_origin()
             if scope not in principal.scopes:
                 raise ApiError(f"this key lacks the {scope!r} scope", 403)
             g.principal = principal

@@ -68,6 +68,44 @@ SCHEMAS: dict[str, Any] = {
 }
 
 
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(w.capitalize() for w in rest)
+
+
+def _routes_not_in_table(paths: dict[str, Any]) -> dict[str, Any]:
+    """Every other route of the API blueprint, described from its URL rule and view docstring, so the
+    document always lists every endpoint (the table above adds parameters and bodies where known)."""
+    from flask import current_app
+
+    extra: dict[str, Any] = {}
+    for rule in current_app.url_map.iter_rules():
+        if not rule.endpoint.startswith("api."):
+            continue
+        path = "/api" + rule.rule.removeprefix("/api") if rule.rule.startswith("/api") else rule.rule
+        for arg in rule.arguments:
+            name = _camel(arg)
+            for form in (f"<path:{arg}>", f"<int:{arg}>", f"<{arg}>"):
+                path = path.replace(form, "{" + name + "}")
+        view = current_app.view_functions[rule.endpoint]
+        doc = (view.__doc__ or rule.endpoint).strip().splitlines()[0]
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+            m = method.lower()
+            if m in paths.get(path, {}) or m in extra.get(path, {}):
+                continue
+            op: dict[str, Any] = {
+                "summary": doc,
+                "parameters": [{"name": _camel(a), "in": "path", "required": True, "schema": {"type": "string"}}
+                               for a in sorted(rule.arguments)],
+                "responses": {"200": {"description": "OK"}, "400": _ERR, "401": _ERR, "403": _ERR, "404": _ERR},
+                "security": [{"apiKey": []}, {"bearer": []}],
+            }
+            if m in ("post", "put", "patch"):
+                op["requestBody"] = {"required": False, "content": {"application/json": {"schema": {"type": "object"}}}}
+            extra.setdefault(path, {})[m] = op
+    return extra
+
+
 def document(version: str) -> dict[str, Any]:
     paths: dict[str, Any] = {}
     for method, path, summary, scope, params, body, ok in OPERATIONS:
@@ -90,6 +128,8 @@ def document(version: str) -> dict[str, Any]:
         if path_params:
             op["responses"]["404"] = _ERR
         paths.setdefault(path, {})[method] = op
+    for path, ops in _routes_not_in_table(paths).items():
+        paths.setdefault(path, {}).update(ops)
     return {
         "openapi": "3.1.0",
         "info": {"title": "Chronos Synapse API", "version": version},

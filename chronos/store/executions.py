@@ -63,7 +63,10 @@ def record(r: Redis, scripts: Scripts, owner: str, events: list[dict[str, Any]],
         doc = build_execution(ev, owner=owner, job_name=name, received_ms=now,
                               max_log_bytes=settings.chronos_max_log_bytes)
         if job_id not in next_runs:
-            next_runs[job_id] = job_store.compute_next_run(job, now) if job else None
+            # A job the scheduler fires keeps the nextRunAt the scheduler set (moving it here would
+            # postpone a fire that is due but not yet claimed).
+            managed = bool(job and isinstance(job.get("sched"), dict))
+            next_runs[job_id] = job_store.compute_next_run(job, now) if job and not managed else None
         patch = {
             "lastStatus": doc["status"], "lastRunAt": doc.get("finishedAt", now),
             "lastDurationMs": doc.get("durationMs", 0), "lastExecId": doc["execId"], "updatedAt": now,
