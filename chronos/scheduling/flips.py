@@ -8,6 +8,8 @@ document: two schedulers never both alert for the same incident.
 from __future__ import annotations
 
 import logging
+import random
+import time
 from typing import Any, Callable
 
 import orjson
@@ -61,7 +63,7 @@ def write(pipe: Pipeline, emitter: Emitter, job: dict[str, Any], change: Change)
 def transact(r: Redis, emitter: Emitter, owner: str, job_id: str, decide: Decide) -> tuple[dict[str, Any], Change] | None:
     """Apply ``decide(job)`` atomically. Returns (job as read, change) when something was written."""
     key = keys.job(owner, job_id)
-    for _ in range(MAX_ATTEMPTS):
+    for attempt in range(MAX_ATTEMPTS):
         with r.pipeline(transaction=True) as pipe:
             try:
                 pipe.watch(key)
@@ -82,8 +84,10 @@ def transact(r: Redis, emitter: Emitter, owner: str, job_id: str, decide: Decide
                 pipe.execute()
                 return job, change
             except WatchError:
-                continue  # the job changed under us (an execution, another scheduler): decide again
-    log.warning("gave up updating the monitoring state of %s/%s after %d attempts", owner, job_id, MAX_ATTEMPTS)
+                # The job changed under us (an execution, another scheduler): back off a little, decide again.
+                time.sleep(random.uniform(0.002, 0.02) * (attempt + 1))
+                continue
+    log.info("gave up updating the monitoring state of %s/%s after %d attempts", owner, job_id, MAX_ATTEMPTS)
     return None
 
 
