@@ -47,6 +47,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     server.register_blueprint(api_bp, url_prefix="/api")
     server.register_blueprint(ping_bp)
+    from ingest_api.go_compat import bp as go_compat_bp
+
+    server.register_blueprint(go_compat_bp)
     server.register_blueprint(metrics_bp)
     server.register_blueprint(vendor.bp)
     auth.install(server)

@@ -72,7 +72,7 @@ def system_view(s: dict[str, Any], rate: list[list[int]]) -> Any:
     last5 = sum(v for _, v in rate[-5:]) / 5 if rate else 0
     rows = [("Redis memory", f"{s['usedMemoryHuman']} (peak {s['peakMemoryHuman']})"),
             ("Keys", f"{s['keys']:,} ({s['expiring']:,} expiring)"), ("Users", f"{s['users']:,}"),
-            ("Ingest rate", f"{last5:,.1f} executions/min (last 5 min)")]
+            ("Ingest rate", f"{last5:,.1f} runs finished per minute (last 5 min)")]
     for ix in s["indexes"]:
         rows.append((f"Index {ix['name']}", f"{ix['docs']:,} docs · {_mb(ix['sizeMb'])}"
                      + (" · indexing" if ix.get("indexing") else "")))

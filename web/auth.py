@@ -24,6 +24,8 @@ login_manager = LoginManager()
 login_manager.login_view = "webauth.login"
 
 PUBLIC_PREFIXES = ("/api/", "/auth/", "/login", "/register", "/vendor/", "/favicon.ico", "/ping/", "/metrics")
+# Paths of the Go batch service's API (exact matches: a prefix "/run" would also expose "/runs/...").
+PUBLIC_PATHS = frozenset({"/run", "/status", "/info"})
 LOGIN_ATTEMPTS_PER_5_MIN = 10
 
 
@@ -173,7 +175,7 @@ def install(app: Flask) -> None:
     @app.before_request
     def _gate():
         path = request.path
-        if path.startswith(PUBLIC_PREFIXES) or current_user.is_authenticated:
+        if path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES) or current_user.is_authenticated:
             return None
         if path.startswith("/_dash-") or request.method != "GET" or path.startswith("/_reload-hash"):
             return jsonify({"error": {"code": "unauthorized", "message": "sign in first", "details": None}}), 401
