@@ -17,7 +17,7 @@ def summary(r: Redis, settings: Settings, owner: str | None, frm: int, to: int,
     """Runs, successes, failures, success rate, duration quantiles, active and failing jobs in a range."""
     t = metrics.totals(r, owner, frm, to, now=now_ms(), raw_days=settings.chronos_ts_raw_days,
                        hourly_days=settings.chronos_ts_hourly_days, job_id=job_id)
-    q = metrics.duration_quantiles(r, owner, frm, to, job_id=job_id)
+    q = metrics.duration_quantiles(r, owner, frm, to, job_id=job_id, runs=t["runs"])
     finished = t["successes"] + t["failures"]
     only = search.tag("id", job_id) if job_id else None
     return {
@@ -27,4 +27,5 @@ def summary(r: Redis, settings: Settings, owner: str | None, frm: int, to: int,
         "jobs": job_store.count(r, owner, only),
         "activeJobs": job_store.count(r, owner, search.join([only, f"@lastRunAt:[{frm} {to}]"])),
         "failingJobs": job_store.count(r, owner, search.join([only, "@consecutiveFailures:[1 +inf]"])),
+        "lateJobs": job_store.count(r, owner, search.join([only, search.tag("state", ["late", "missed"])])),
     }

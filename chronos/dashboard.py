@@ -14,7 +14,7 @@ from redis.exceptions import ResponseError
 
 import orjson
 
-from chronos import keys, search
+from chronos import analytics, keys, search
 from chronos.config import Settings
 from chronos.store import executions as exec_store
 from chronos.store import jobs as job_store
@@ -52,70 +52,13 @@ def _scalar(raw: Any) -> Any:
 # ---- executions -----------------------------------------------------------------------------------
 
 def search_executions(r: Redis, query: exec_store.ExecutionQuery, *, count: bool = True) -> Page:
-    """Like the store's search, newest first, but quick on millions of runs: the page comes from a
-    DIALECT 4 query (RediSearch walks the sorted ``startedAt`` index and stops after the page) and the
-    total from a separate count, skipped when ``count`` is False (``total`` is then the page's length)."""
-    returns: list[Any] = []
-    for f in exec_store.LIST_FIELDS:
-        returns += [f"$.{f}", "AS", f]
-    q = query.to_query()
-    pipe = r.pipeline(transaction=False)
-    pipe.execute_command("FT.SEARCH", keys.IDX_EXECUTIONS, q, "RETURN", len(returns), *returns,
-                         "SORTBY", "startedAt", "ASC" if query.ascending else "DESC",
-                         "LIMIT", query.offset, query.limit, "DIALECT", 4)
-    if count:
-        pipe.execute_command("FT.SEARCH", keys.IDX_EXECUTIONS, q, "LIMIT", 0, 0, "DIALECT", 2)
-    replies = pipe.execute()
-    res = replies[0]
-    items = []
-    for i in range(1, len(res), 2):
-        pairs = zip(res[i + 1][::2], res[i + 1][1::2])
-        items.append({_s(k): v for k, v in ((k, _scalar(v)) for k, v in pairs) if v is not None})
-    total = int(replies[1][0]) if count else query.offset + len(items)
-    return Page(total=total, items=items, offset=query.offset, limit=query.limit)
-
-
-def duration_quantiles(r: Redis, owner: str, frm: int, to: int, runs: int, *, job_id: str | None = None,
-                       max_rows: int = 20_000, slices: int = 96) -> dict[str, float | None]:
-    """p50 / p95 / max of run durations finished in a range.
-
-    Exact up to ``max_rows`` runs; past that, estimated from ``slices`` evenly spaced time slices that
-    together hold about ``max_rows`` runs (a stratified sample: the error of p95 from 20,000 runs is a
-    fraction of a percent of rank; ``max`` is then the sample's). ``runs`` is the range's run count
-    (from the metric series).
-    """
-    span = max(1, to - frm)
-    if runs <= max_rows:
-        when = search.numeric("finishedAt", frm, to)
-    else:
-        width = max(1, int(span / slices * max_rows / runs))
-        step = span / slices
-        when = "(" + " | ".join(f"@finishedAt:[{int(frm + i * step)} {int(frm + i * step) + width}]"
-                                for i in range(slices)) + ")"
-    q = search.join([search.tag("owner", owner), search.tag("jobId", job_id) if job_id else None, when])
-    res = r.execute_command("FT.AGGREGATE", keys.IDX_EXECUTIONS, q, "GROUPBY", 0,
-                            "REDUCE", "QUANTILE", 2, "@durationMs", "0.5", "AS", "p50",
-                            "REDUCE", "QUANTILE", 2, "@durationMs", "0.95", "AS", "p95",
-                            "REDUCE", "MAX", 1, "@durationMs", "AS", "max", "DIALECT", 2)
-    rows = decode_rows(res)
-    row = rows[0] if rows else {}
-    return {"p50": _num(row.get("p50")), "p95": _num(row.get("p95")), "max": _num(row.get("max"))}
+    """The store's execution search (kept here so the pages import one module)."""
+    return exec_store.search_executions(r, query, count=count)
 
 
 def summary(r: Redis, settings: Settings, owner: str, frm: int, to: int, now: int) -> dict[str, Any]:
-    """The Overview's figures (as ``chronos.analytics.summary``, with quantiles that stay quick at scale)."""
-    t = metrics.totals(r, owner, frm, to, now=now, raw_days=settings.chronos_ts_raw_days,
-                       hourly_days=settings.chronos_ts_hourly_days)
-    q = duration_quantiles(r, owner, frm, to, t["runs"])
-    finished = t["successes"] + t["failures"]
-    return {
-        "runs": t["runs"], "successes": t["successes"], "failures": t["failures"],
-        "successRate": (t["successes"] / finished) if finished else None,
-        "p50DurationMs": q["p50"], "p95DurationMs": q["p95"], "maxDurationMs": q["max"],
-        "jobs": job_store.count(r, owner), "activeJobs": job_store.count(r, owner, f"@lastRunAt:[{frm} {to}]"),
-        "failingJobs": job_store.count(r, owner, "@consecutiveFailures:[1 +inf]"),
-        "lateJobs": job_store.count(r, owner, search.tag("state", ["late", "missed"])),
-    }
+    """The Overview's figures: ``chronos.analytics.summary`` (quantiles stay quick at scale)."""
+    return analytics.summary(r, settings, owner, frm, to)
 
 
 # ---- jobs ---------------------------------------------------------------------------------------

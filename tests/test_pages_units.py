@@ -12,6 +12,7 @@ from callbacks.execution import snippet_lines
 from callbacks.profile import password_problem
 from callbacks.settings import Refused, check_may_manage, sdk_snippet
 from chronos import dashboard
+from chronos.store import metrics
 from pages._cron import describe_cron
 from pages._format import duration, job_href, percent, success_rate, time_ago
 from pages._explorer import parse_state, query_string
@@ -218,9 +219,9 @@ def test_the_quick_execution_search_pages_newest_first_with_an_exact_total(r, se
 def test_duration_quantiles_are_exact_when_small_and_sampled_when_large(r, seeded):
     owner, evs = seeded
     now = int(time.time() * 1000)
-    exact = dashboard.duration_quantiles(r, owner, now - 3 * DAY, now, runs=len(evs))
+    exact = metrics.duration_quantiles(r, owner, now - 3 * DAY, now, runs=len(evs))
     assert exact["max"] == max(e["durationMs"] for e in evs)
-    sampled = dashboard.duration_quantiles(r, owner, now - 3 * DAY, now, runs=len(evs), max_rows=40, slices=12)
+    sampled = metrics.duration_quantiles(r, owner, now - 3 * DAY, now, runs=len(evs), max_rows=40, slices=12)
     assert sampled["p50"] is not None and sampled["p50"] <= sampled["p95"] <= exact["max"]
 
 

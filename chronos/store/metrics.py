@@ -129,17 +129,30 @@ def totals(r: Redis, owner: str | None, from_ms: int, to_ms: int, *, now: int, r
     return out
 
 
-def duration_quantiles(r: Redis, owner: str | None, from_ms: int, to_ms: int,
-                       job_id: str | None = None) -> dict[str, float | None]:
-    """p50 / p95 / max of finished runs' durations in a range (RediSearch's QUANTILE reducer)."""
+def duration_quantiles(r: Redis, owner: str | None, from_ms: int, to_ms: int, job_id: str | None = None,
+                       *, runs: int | None = None, max_rows: int = 20_000,
+                       slices: int = 96) -> dict[str, float | None]:
+    """p50 / p95 / max of finished runs' durations in a range (RediSearch's QUANTILE reducer).
+
+    Exact up to ``max_rows`` runs; past that (``runs``, the range's count from the series, says so) it is
+    estimated from ``slices`` evenly spaced time slices holding about ``max_rows`` runs together: a
+    stratified sample whose p95 is off by a fraction of a percent of rank (``max`` is the sample's).
+    """
+    span = max(1, to_ms - from_ms)
+    if runs is None or runs <= max_rows:
+        when = search.numeric("finishedAt", from_ms, to_ms)
+    else:
+        width = max(1, int(span / slices * max_rows / runs))
+        step = span / slices
+        when = "(" + " | ".join(f"@finishedAt:[{int(from_ms + i * step)} {int(from_ms + i * step) + width}]"
+                                for i in range(slices)) + ")"
     q = search.join([
         search.tag("owner", owner) if owner else None,
         search.tag("jobId", job_id) if job_id else None,
-        search.numeric("finishedAt", from_ms, to_ms),
+        when,
     ])
     res = r.execute_command(
-        "FT.AGGREGATE", keys.IDX_EXECUTIONS, q, "LOAD", 1, "@durationMs",
-        "GROUPBY", 0,
+        "FT.AGGREGATE", keys.IDX_EXECUTIONS, q, "GROUPBY", 0,
         "REDUCE", "QUANTILE", 2, "@durationMs", "0.5", "AS", "p50",
         "REDUCE", "QUANTILE", 2, "@durationMs", "0.95", "AS", "p95",
         "REDUCE", "MAX", 1, "@durationMs", "AS", "max",
