@@ -689,16 +689,19 @@ def main(argv: list[str] | None = None) -> int:
         run_id = f"{int(time.time()):x}"
         run = Run(args, [web.url], run_id)
         run.start()
+        r.config_resetstat()
         mem0, rcpu0, wcpu0 = int(r.info("memory")["used_memory"]), redis_cpu(r), web.cpu_seconds()
         t0 = run.go()
         log(f"load: {args.clients} ingest clients (batches of {args.batch}"
             f"{f', paced to {args.rate:,.0f}/s' if args.rate else ', back to back'}), {args.readers} readers, "
             f"{args.streams} stream clients for {args.seconds:.0f} s; load average before {load_before}")
         cpu_at_end: dict[str, float] = {}
+        commands: dict[str, Any] = {}
 
         def ingest_done(_acked: int) -> None:
             cpu_at_end.update(redis=redis_cpu(r), web=web.cpu_seconds() if web else 0.0)
             cpu_at_end["mem"] = int(r.info("memory")["used_memory"])
+            commands.update(r.info("commandstats"))
 
         results = run.collect(ingest_done)
         load_after = loadavg()
@@ -714,6 +717,10 @@ def main(argv: list[str] | None = None) -> int:
             f"{acked / max(1e-9, web_s):,.0f} executions per web CPU-second, {acked / max(1e-9, redis_s):,.0f} per "
             f"Redis CPU-second, {per_core:,.0f} per server CPU-second")
         log(f"Redis memory: +{(cpu_at_end['mem'] - mem0) / 1e6:.1f} MB = {mem_per_exec:,.0f} bytes per execution")
+        top = sorted(commands.items(), key=lambda kv: -kv[1]["usec"])[:6]
+        log("Redis time per acknowledged execution (commands inside scripts are counted again on their own): " +
+            ", ".join(f"{name.removeprefix('cmdstat_')} {v['usec'] / max(1, acked):.0f} µs ({v['calls'] / max(1, acked):.2f}"
+                      " calls)" for name, v in top))
         log(f"load average before {load_before}, after {load_after}")
 
         unacked = [(c["client"], c["unacked"]) for c in results["ingest"] if c["unacked"]]

@@ -1,6 +1,6 @@
 """Browser fixtures for the page tests (a pytest plugin: ``pytest_plugins = ["tests.browser.fixtures"]``).
 
-One headless Chromium (the Debian package, never a downloaded build) per session; a fresh context per
+One headless Chromium (the Debian package, never a downloaded build) per test module; a fresh context per
 ``new_page()`` call, whose console errors, page errors and dialogs are collected.
 """
 from __future__ import annotations
@@ -16,9 +16,13 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 VIEWPORT = {"width": 1280, "height": 800}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Headless Chromium from the Debian package (never a downloaded browser build)."""
+    """Headless Chromium from the Debian package (never a downloaded browser build).
+
+    Module-scoped: Playwright's sync API keeps an asyncio loop running in the main thread while it is
+    started, which would break later tests that call ``asyncio.run`` (the SDK's async tests).
+    """
     sync_api = pytest.importorskip("playwright.sync_api")
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
