@@ -95,14 +95,23 @@ class Supervisor:
             counts = demo.seed(self.base_url, key)
             r.set(keys.demo_seeded(), str(int(time.time())))
             print(f"seeded {counts} in {time.monotonic() - started:.1f} s", flush=True)
-        self._spawn("demo-trickle", [sys.executable, "-m", "chronos.demo", "trickle", "--url", self.base_url,
-                                     "--key", key], env)
+        # The live part of the demo is the SDK's runner example, triggered by the scheduler over the stream:
+        # the whole Synapse loop (register, fire, SSE trigger, run, report) on every heartbeat.
+        runner_env = dict(env, CHRONOS_ENDPOINT=self.base_url, CHRONOS_API_KEY=key,
+                          CHRONOS_SPOOL_DIR=str(self.settings.data_dir / "demo-spool"))
+        log_path = self.settings.data_dir / "demo-runner.log"
+        with open(log_path, "ab") as log_file:
+            self.children["demo-runner"] = subprocess.Popen(
+                [sys.executable, str(PROJECT_ROOT / "examples" / "runner_app.py"), "--trigger-mode", "server"],
+                env=runner_env, cwd=str(PROJECT_ROOT), stdout=log_file, stderr=subprocess.STDOUT)
 
     def _banner(self, env: dict[str, str]) -> None:
         lines = ["", f"Chronos Synapse is up: {self.base_url}", f"  Redis:   {env['REDIS_URL']}"]
         if self.demo:
             lines += [f"  Sign in: {env['CHRONOS_ADMIN_EMAIL']} / {env['CHRONOS_ADMIN_PASSWORD']}",
                       f"  API key: {env['CHRONOS_BOOTSTRAP_API_KEY']}"]
+        if self.demo:
+            lines.append(f"  Runner:  examples/runner_app.py (log: {self.settings.data_dir / 'demo-runner.log'})")
         lines += ["  Stop:    Ctrl-C", ""]
         print("\n".join(lines), flush=True)
 
