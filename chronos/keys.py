@@ -38,6 +38,7 @@ Layout (prefix ``chr:``, colon-separated, ``idx:`` for indexes):
     chr:sched:misses:<minute>          STRING missed deadlines in that minute (outage guard)
     chr:badge:<token>                  STRING JSON {owner, kind, target}: what a public badge URL shows
     chr:badgetok:<owner>:<kind>:<target>  STRING the badge token of an owner's job or tag (kind job|tag)
+    chr:errnew:<owner>:<fingerprint>   STRING set once an error group's "new error" alert went out (TTL)
     chr:explain:<owner>:<execId>       STRING JSON cached LLM explanation of an execution (TTL)
 """
 from __future__ import annotations
@@ -270,3 +271,7 @@ def badge_token(owner: str, kind: str, target: str) -> str:
 
 def llm_explanation(owner: str, exec_id: str) -> str:
     return f"{PREFIX}explain:{owner}:{exec_id}"
+
+
+def error_group_announced(owner: str, fingerprint: str) -> str:
+    return f"{PREFIX}errnew:{owner}:{fingerprint}"

@@ -92,4 +92,4 @@ def event_summary(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 SUMMARY_FIELDS = ("execId", "jobId", "jobName", "status", "startedAt", "finishedAt", "durationMs",
-                  "errorType", "errorMessage", "triggerId", "attempt")
+                  "errorType", "errorMessage", "errorGroup", "triggerId", "attempt")

@@ -18,7 +18,8 @@ from redis.exceptions import ResponseError
 
 from chronos import keys, search
 from chronos.config import Settings
-from chronos.scheduling import claims, flips, monitor
+from chronos.insights import anomalies
+from chronos.scheduling import alerts, claims, flips, monitor
 from chronos.scheduling.notify import Notifier
 from chronos.scheduling.outage import OutageGuard
 from chronos.scheduling.triggers import Emitter, ack_patch
@@ -145,12 +146,35 @@ class Watcher:
         done = flips.transact(self.r, self.emitter, owner, job_id, lambda job: monitor.on_execution(job, ev, now))
         if done is not None:
             self._alert(*done)
+        self._insight_alerts(owner, job_id, ev, now)
         if ev.get("status") == "success" and self.on_success is not None:
             job = done[0] if done else {"owner": owner, "id": job_id}
             try:
                 self.on_success(job, ev.get("execId", ""), now)
             except Exception:  # noqa: BLE001 - a dependency problem must not stop the event loop
                 log.exception("dependents of %s/%s failed to start", owner, job_id)
+
+    def _insight_alerts(self, owner: str, job_id: str, ev: dict[str, Any], now: int) -> None:
+        """The opt-in alert events about single runs: a duration anomaly, an error group never seen before."""
+        status = ev.get("status")
+        if status not in ("success", "failed", "timeout"):
+            return
+        job = {"owner": owner, "id": job_id, "name": ev.get("jobName") or job_id}
+        try:
+            # Only when some channel listens: the anomaly check reads the job's recent runs.
+            if status == "success" and alerts.targets(self.r, owner, job_id, "anomaly"):
+                found = anomalies.detect_anomaly(self.r, owner, job_id, ev)
+                if found is not None:
+                    self.notifier.notify(job, "anomaly", {"from": "up", "to": "up", "reason": found.reason,
+                                                          "at": now})
+            group = ev.get("errorGroup")
+            if group and alerts.targets(self.r, owner, job_id, "new_error") and self.r.set(keys.error_group_announced(owner, group), ev.get("execId", ""), nx=True,
+                                    ex=self.settings.retention_seconds):
+                # First occurrence for this owner (SET NX: one alert per group, whichever scheduler sees it).
+                reason = f"new error: {ev.get('errorType') or 'error'}: {(ev.get('errorMessage') or '')[:200]}"
+                self.notifier.notify(job, "new_error", {"from": None, "to": "failing", "reason": reason, "at": now})
+        except Exception:  # noqa: BLE001 - an insight problem must not stop the event loop
+            log.exception("insight alerts for %s/%s failed", owner, job_id)
 
     def _alert(self, job: dict[str, Any], change: monitor.Change) -> None:
         if change.alert:

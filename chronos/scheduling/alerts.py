@@ -20,7 +20,10 @@ from redis import Redis
 from chronos import keys
 from chronos.outbound import OutboundRefused, check_url
 
-EVENTS = ("failure", "missed", "timeout", "recovery")
+EVENTS = ("failure", "missed", "timeout", "recovery", "anomaly", "new_error")
+# Sent when a channel or rule names no events. The insight events (a duration anomaly, an error group seen
+# for the first time) are opt-in: they are about runs, not incidents, and would be noise for most channels.
+DEFAULT_EVENTS = ("failure", "missed", "timeout", "recovery")
 CHANNEL_TYPES = ("webhook", "slack", "email")
 HISTORY_MAX = 1000
 
@@ -119,7 +122,7 @@ def set_rules(r: Redis, owner: str, job_id: str, rules: list[dict[str, Any]]) ->
             raise AlertConfigError(f"rules[{i}].channelId: required")
         if get_channel(r, owner, rule["channelId"]) is None:
             raise AlertConfigError(f"rules[{i}].channelId: no channel {rule['channelId']!r}")
-        events = rule.get("events", list(EVENTS))
+        events = rule.get("events", list(DEFAULT_EVENTS))
         if not isinstance(events, list) or not events or any(e not in EVENTS for e in events):
             raise AlertConfigError(f"rules[{i}].events: a non-empty list among {', '.join(EVENTS)}")
         clean.append({"channelId": rule["channelId"], "events": events})
@@ -146,7 +149,8 @@ def targets(r: Redis, owner: str, job_id: str, event: str) -> list[dict[str, Any
                 if ch is not None:
                     out.append(ch)
         return out
-    return [c for c in list_channels(r, owner) if c.get("allJobs", True) and event in c.get("events", EVENTS)]
+    return [c for c in list_channels(r, owner)
+            if c.get("allJobs", True) and event in (c.get("events") or DEFAULT_EVENTS)]
 
 
 def record(r: Redis, owner: str, entries: Iterable[dict[str, Any]]) -> None:

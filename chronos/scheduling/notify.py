@@ -30,7 +30,8 @@ from chronos.timeutil import to_iso
 log = logging.getLogger(__name__)
 
 RETRY_DELAYS_S = (1.0, 4.0)
-SUBJECTS = {"failure": "is failing", "missed": "missed its run", "timeout": "timed out", "recovery": "recovered"}
+SUBJECTS = {"failure": "is failing", "missed": "missed its run", "timeout": "timed out", "recovery": "recovered",
+            "anomaly": "ran abnormally", "new_error": "failed with a new error"}
 
 
 def sign(secret: str, body: bytes) -> str:
