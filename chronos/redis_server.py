@@ -23,7 +23,6 @@ import sys
 import sysconfig
 import threading
 import time
-import uuid
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -31,6 +30,8 @@ from typing import Any
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+
+from chronos.redis_modules import REQUIRED_MODULES, check_modules
 
 __all__ = [
     "EmbeddedRedis",
@@ -42,26 +43,8 @@ __all__ = [
     "redis_stack_dir",
 ]
 
-#: Module names as reported by ``MODULE LIST`` that the product requires.
-REQUIRED_MODULES: tuple[str, ...] = ("ReJSON", "search", "timeseries")
-
 #: Module shared objects (in ``redis-stack-server/lib``) loaded by :class:`EmbeddedRedis`.
 MODULE_FILES: tuple[str, ...] = ("rejson.so", "redisearch.so", "redistimeseries.so")
-
-# Other names a module may be reported under (compared case-insensitively).
-_MODULE_ALIASES: dict[str, tuple[str, ...]] = {
-    "ReJSON": ("rejson", "json"),
-    "search": ("search", "ft"),
-    "timeseries": ("timeseries",),
-}
-
-# Probe commands used when MODULE LIST does not list a module (e.g. Redis 8, where
-# the modules are built in, or a managed Redis where MODULE LIST is not allowed).
-_MODULE_PROBES: dict[str, tuple[str, ...]] = {
-    "ReJSON": ("JSON.GET",),
-    "search": ("FT._LIST",),
-    "timeseries": ("TS.INFO",),
-}
 
 _APPENDFSYNC_VALUES = ("always", "everysec", "no")
 _LOG_TAIL_LINES = 25
@@ -161,67 +144,6 @@ def redis_stack_dir() -> Path:
             "(no binary for this platform?). Set REDIS_URL to an existing Redis Stack server."
         )
     return stack
-
-
-def _decode(value: Any) -> Any:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
-
-
-def _module_names(reply: Any) -> set[str]:
-    """Lower-cased module names from a ``MODULE LIST`` reply (dict or flat-pair form)."""
-    names: set[str] = set()
-    if not isinstance(reply, (list, tuple)):
-        return names
-    for entry in reply:
-        name: Any = None
-        if isinstance(entry, dict):
-            for key, value in entry.items():
-                if _decode(key) == "name":
-                    name = value
-                    break
-        elif isinstance(entry, (list, tuple)):
-            items = list(entry)
-            for i in range(0, len(items) - 1, 2):
-                if _decode(items[i]) == "name":
-                    name = items[i + 1]
-                    break
-        if name is not None:
-            names.add(str(_decode(name)).lower())
-    return names
-
-
-def _is_unknown_command(exc: redis.exceptions.ResponseError) -> bool:
-    text = str(exc).lower()
-    return "unknown command" in text or "unknown subcommand" in text
-
-
-def check_modules(client: redis.Redis) -> list[str]:
-    """Return the required modules that *client*'s server lacks (empty list = all present).
-
-    Names are those of :data:`REQUIRED_MODULES` (``ReJSON``, ``search``,
-    ``timeseries``), in that order. ``MODULE LIST`` is consulted first (compared
-    case-insensitively); a module it does not list — or every module, if ``MODULE
-    LIST`` is refused — is probed with ``JSON.GET`` / ``FT._LIST`` / ``TS.INFO`` on a
-    key that does not exist, and counted missing only when the server answers with
-    an "unknown command" error. Connection errors propagate.
-    """
-    try:
-        listed = _module_names(client.execute_command("MODULE LIST"))
-    except redis.exceptions.ResponseError:
-        listed = set()
-    missing: list[str] = []
-    probe_key = f"chronos:module-probe:{uuid.uuid4().hex}"
-    for module in REQUIRED_MODULES:
-        if listed & set(_MODULE_ALIASES[module]):
-            continue
-        command = _MODULE_PROBES[module]
-        args: tuple[str, ...] = command if command[0] == "FT._LIST" else (*command, probe_key)
-        try:
-            client.execute_command(*args)
-        except redis.exceptions.ResponseError as exc:
-            if _is_unknown_command(exc):
-                missing.append(module)
-    return missing
 
 
 def _pid_alive(pid: int) -> bool:
