@@ -256,7 +256,8 @@ def ingest_role(cfg: dict[str, Any], first_client: int, clients: int, ready: Any
         sent_batches = 0
         while time.time() < end:
             if per_client_rate:
-                due = t0 + sent_batches * cfg["batch"] / per_client_rate
+                # Clients are spread evenly over the interval: together they send at a steady pace.
+                due = t0 + (sent_batches + c / cfg["clients"]) * cfg["batch"] / per_client_rate
                 pause = due - time.time()
                 if pause > 0:
                     time.sleep(pause)
@@ -525,6 +526,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2)")
     p.add_argument("--threads", type=int, default=32, help="gunicorn threads per worker (default 32)")
     p.add_argument("--keep", action="store_true", help="keep the temp dir (Redis data, gunicorn log)")
+    p.add_argument("--collect", metavar="LOG_DIR", type=Path,
+                   help="run nothing: print the table of the benchmark logs in LOG_DIR (make bench / soak)")
+    p.add_argument("--section", default="bench", help="with --collect: the block of --doc to replace (bench, soak)")
+    p.add_argument("--doc", type=Path, help="with --collect: the markdown file whose block is replaced")
     args = p.parse_args(argv)
     if args.seconds is None:
         args.seconds = 20.0 if args.quick else 300.0
@@ -666,8 +671,17 @@ def report(args: argparse.Namespace, fig: dict[str, Any]) -> None:
             f"errors {c['errors'] or 0}")
 
 
+def exit_on_sigterm() -> None:
+    """SIGTERM (``timeout``, ``make``) unwinds like Ctrl-C, so the finally blocks stop the servers."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.collect:
+        print(collect(args.collect, args.section, args.doc))
+        return 0
+    exit_on_sigterm()
     tmp = Path(tempfile.mkdtemp(prefix="chronos-load-"))
     embedded: EmbeddedRedis | None = None
     web: Gunicorn | None = None
@@ -759,6 +773,105 @@ def main(argv: list[str] | None = None) -> int:
             log(f"kept {tmp}")
         else:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+# ---- make bench / make soak: the figures of every log, as a table in docs/reliability.md ------------
+
+# Lines worth quoting from the other benchmarks' output (they print no RESULT line).
+FIGURE_LINES = {
+    "ingest": (r"^HTTP API", r"^ratio API/raw", r"^Redis memory per execution", r"^verified", r"VERIFICATION FAILED"),
+    "scheduler": (r"^fires expected", r"^lag ms", r"^duplicates"),
+    "batch": (r"records/s", r"^goal"),
+    "sdk_overhead": (r"^goal", r"^HTTP|events/s \(runs"),
+    "dashboard": (r"^loaded in", r"callbacks, \d+ within"),
+}
+
+
+def _figures_of(name: str, lines: list[str]) -> list[tuple[str, str, bool | None]]:
+    """(what, figure, ok) rows of one log: one per RESULT line, else the quoted lines."""
+    import re
+
+    rows: list[tuple[str, str, bool | None]] = []
+    for line in lines:
+        if not line.startswith("RESULT "):
+            continue
+        d = json.loads(line[7:])
+        kind = d.get("bench") or d.get("test", name)
+        if kind in ("load", "scaleout"):
+            streams = d.get("stream_clients") or []
+            got = min((c["received"] for c in streams), default=None)
+            fig = (f"{d['rate']:,.0f} executions/s over {d['seconds']:.0f} s (slowest 10 s {d['slowest_10s_rate']:,.0f}/s); "
+                   f"ingest p50 {d['ingest_p50_ms']:.0f} ms / p99 {d['ingest_p99_ms']:.0f} ms; reads p50 "
+                   f"{d.get('read_p50_ms', 0):.0f} / p99 {d.get('read_p99_ms', 0):.0f} ms; errors "
+                   f"{d['ingest_errors'] + d.get('read_errors', 0)}; stream clients got "
+                   f"{'n/a' if got is None else f'{got:,}'} of {d['acknowledged']:,}; stored exactly once: "
+                   f"{'yes' if d['verified'] else 'NO'}")
+            if kind == "load":
+                fig += (f"; {d['exec_per_server_cpu_s']:,} executions per server CPU-second; "
+                        f"{d['redis_bytes_per_exec']:,} B/execution in Redis")
+            else:
+                fig += (f"; fires {d['fires']:,}/{d['fires_expected']:,}, duplicates {d['duplicates']}, gaps "
+                        f"{d['gaps']}, lag p99 {d['lag_p99_ms']:,.0f} ms; batch {d['batch_delivered']:,} delivered")
+            rows.append((f"bench/{kind}.py", fig, bool(d["verified"])))
+        elif kind == "redis_sigkill":
+            rows.append(("Redis SIGKILL under load", (
+                f"{d['kills']} kill(s), {d['down_s']:.0f} s down each, over {d['seconds']:.0f} s; "
+                f"{d['raw_acknowledged']:,} acknowledged by plain clients ({d['raw_errors']} failed attempts retried), "
+                f"lost {d['lost']}; SDK: {d['sdk_runs']:,} runs x 2 clients, spooled {d['sdk_spooled']} + "
+                f"{d['eager_sdk_spooled']}, replayed {d['eager_sdk_replayed']}, all stored once"), None))
+        elif kind == "gunicorn_worker_sigkill":
+            rows.append(("gunicorn worker SIGKILL", (
+                f"{d['kills']} workers killed over {d['seconds']:.0f} s; {d['raw_acknowledged']:,} acknowledged, "
+                f"{d['raw_errors']} cut requests retried ({d['duplicates_answered']} executions answered as "
+                f"duplicates on retry); SDK {d['sdk_runs']:,} runs; lost 0, doubled 0"), None))
+        elif kind == "scheduler_sigkill":
+            rows.append(("scheduler SIGKILL (1 of 2)", (
+                f"{d['kills']} kill(s) over {d['seconds']:.0f} s, {d['jobs']} jobs '{d['schedule']}': fires "
+                f"{d['fires']}/{d['fires_expected']}, duplicates {d['duplicates']}, gaps {d['gaps']}, lag max "
+                f"{d['lag_max_ms']} ms, widest interval {d['widest_interval_ms']} ms"), None))
+    if rows:
+        return rows
+    picks = [re.compile(p) for p in FIGURE_LINES.get(name, ())]
+    quoted = [" ".join(line.split()) for line in lines if any(p.search(line) for p in picks)]
+    if not quoted:
+        quoted = [" ".join(line.split()) for line in lines if line.strip() and not line.startswith("#")][-2:]
+    return [(f"bench/{name}.py" if name not in ("faults",) else name, "; ".join(quoted), None)]
+
+
+def collect(log_dir: Path, section: str, doc: Path | None) -> str:
+    """A markdown table of every ``<name>.log`` in ``log_dir`` (written by ``make bench`` / ``make soak``);
+    replaces the ``section`` block of ``doc`` when given. Returns the table."""
+    head = ("| what | command | figures | passed | date | load average (start → end) |\n"
+            "|---|---|---|---|---|---|")
+    out = [head]
+    py = sys.executable
+    for path in sorted(log_dir.glob("*.log")):
+        lines = path.read_text(errors="replace").splitlines()
+        meta = {k: v for k, _, v in (line[2:].partition(": ") for line in lines if line.startswith("# "))}
+        command = meta.get("command", "?").replace(py, "python").replace(".venv/bin/python", "python")
+        command = " ".join(command.split())
+        body = [line for line in lines if not line.startswith("# ")]
+        code = meta.get("exit", "?")
+        if path.stem == "faults":
+            tail = [line for line in body if " passed" in line or " failed" in line]
+            if tail:
+                body.append(f"pytest: {tail[-1].strip('= ')}")
+        for what, figures, ok in _figures_of(path.stem, body):
+            passed = "yes" if code == "0" and ok is not False else f"NO (exit {code})"
+            figures = figures.replace("|", "\\|")
+            out.append(f"| {what} | `{command}` | {figures} | {passed} | {meta.get('started', '?')} | "
+                       f"{meta.get('loadavg', '?')} → {meta.get('loadavg-after', '?')} |")
+    table = "\n".join(out)
+    if doc is not None:
+        begin, end = f"<!-- make {section}: begin -->", f"<!-- make {section}: end -->"
+        text = doc.read_text() if doc.exists() else ""
+        block = f"{begin}\n{table}\n{end}"
+        if begin in text and end in text:
+            text = text[:text.index(begin)] + block + text[text.index(end) + len(end):]
+        else:
+            text = text.rstrip("\n") + f"\n\n{block}\n"
+        doc.write_text(text)
+    return table
 
 
 def rounded(value: Any) -> Any:

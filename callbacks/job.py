@@ -4,11 +4,12 @@ from __future__ import annotations
 from typing import Any
 
 import dash_bootstrap_components as dbc
-from dash import Input, Output, callback, ctx, dcc, html
+from dash import Input, Output, State, callback, ctx, dcc, html
 from dash.exceptions import PreventUpdate
 
-from callbacks.common import COLORS, base_layout, empty_figure, live_event_for, owner, redis
+from callbacks.common import COLORS, base_layout, empty_figure, live_event_for, owner, redis, role
 from chronos import dashboard
+from chronos.scheduling import alerts, flips, jobstore, registry
 from chronos.store import executions as exec_store
 from chronos.store import jobs as job_store
 from chronos.timeutil import now_ms
@@ -16,6 +17,7 @@ from pages._components import ANY, create_empty_state, create_kpi
 from pages._cron import describe_cron
 from pages._format import duration, exec_href, status_badge, success_rate, time_ago, when
 from pages._ids import job as ids
+from pages._ids import job_ops
 from pages._ids import shell
 
 PAGE_SIZE = 20
@@ -210,3 +212,130 @@ def refresh_executions(job_id: str, status: str | None, page: int | None, _n, _e
         offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE))
     pages = max(1, min(-(-result.total // PAGE_SIZE), 10_000 // PAGE_SIZE))
     return executions_table(result.items, now_ms()), pages, min(page, pages)
+
+
+# ---- monitoring flips, alert history and the server-side job controls (issue 4) ----------------------------
+
+VIEWER_REFUSED = "Viewers cannot pause, resume or run jobs; ask a member or an administrator."
+FLIPS_SHOWN = ALERTS_SHOWN = 50
+ALERT_COLORS = {"sent": "success", "failed": "danger", "held": "warning", "test": "info"}
+
+
+class Refused(Exception):
+    """The signed-in user may not do that (or the job cannot); the message says why."""
+
+
+def flips_table(items: list[dict[str, Any]], now: int) -> Any:
+    if not items:
+        return html.P("No state changes yet: they appear when a scheduler sees the job run, go late, fail or "
+                      "recover.", className="text-body-secondary m-3")
+    rows = [html.Tr([
+        html.Td(when(f.get("at")), title=time_ago(f.get("at"), now), className="text-nowrap small"),
+        html.Td([dbc.Badge(f.get("from") or "—", color="light", text_color="dark"), " → ",
+                 dbc.Badge(f.get("to") or "—", color="info")], className="text-nowrap"),
+        html.Td(str(f.get("reason") or ""), className="small text-body-secondary text-break"),
+    ], className="flip-row") for f in items]
+    head = html.Thead(html.Tr([html.Th(h) for h in ("When", "Change", "Reason")]))
+    return dbc.Table([head, html.Tbody(rows)], size="sm", className="mb-0 align-middle", responsive=True)
+
+
+def alerts_table(items: list[dict[str, Any]], now: int) -> Any:
+    if not items:
+        return html.P("No alerts for this job.", className="text-body-secondary m-3")
+    rows = [html.Tr([
+        html.Td(when(a.get("at")), title=time_ago(a.get("at"), now), className="text-nowrap small"),
+        html.Td(str(a.get("event") or "")),
+        html.Td(str(a.get("channelType") or "")),
+        html.Td(dbc.Badge(str(a.get("status") or "?"), color=ALERT_COLORS.get(a.get("status"), "light"))),
+        html.Td(str(a.get("error") or a.get("reason") or ""), className="small text-body-secondary text-break"),
+    ], className="alert-row") for a in items]
+    head = html.Thead(html.Tr([html.Th(h) for h in ("When", "Event", "Channel", "Status", "Reason / error")]))
+    return dbc.Table([head, html.Tbody(rows)], size="sm", className="mb-0 align-middle", responsive=True)
+
+
+def controls_state(job: dict[str, Any] | None, user_role: str) -> tuple[bool, dict, dict, bool, bool, bool]:
+    """(hidden, pause style, resume style, pause disabled, resume disabled, run disabled) for a job."""
+    if job is None or job.get("source") != "server":
+        return True, {"display": "none"}, {"display": "none"}, True, True, True
+    paused, viewer = job.get("state") == "paused", user_role == "viewer"
+    show, hide = {}, {"display": "none"}
+    return False, hide if paused else show, show if paused else hide, viewer, viewer, viewer or paused
+
+
+def job_action(r: Any, me: str, user_role: str, job_id: str, action: str, now: int) -> str:
+    """Pause, resume or run a server-side job now; the message for the user. Raises Refused."""
+    if user_role == "viewer":
+        raise Refused(VIEWER_REFUSED)
+    job = job_store.get(r, me, job_id) if job_id else None
+    if job is None:
+        raise Refused("No such job.")
+    if job.get("source") != "server":
+        raise Refused("Only server-side jobs are paused and run from here; the SDK runs this one.")
+    if action in ("pause", "resume"):
+        jobstore.set_paused(r, me, job_id, action == "pause", now)
+        return "Paused: no fires until you resume it." if action == "pause" else \
+            "Resumed: it fires from now on (no backlog of missed fires)."
+    if job.get("state") == "paused":
+        raise Refused("The job is paused: resume it first.")
+    tid = jobstore.run_now(r, None, job, now)
+    text = f"Queued for a scheduler (trigger {tid})."
+    if not any(n.get("alive") for n in registry.list_nodes(r)):
+        text += " No scheduler is running right now: it runs when one starts."
+    return text
+
+
+@callback(
+    Output(job_ops.flips, "children"),
+    Output(job_ops.alerts, "children"),
+    Input(ids.id, "data"),
+    Input(job_ops.changed, "data"),
+    Input(shell.poll, "n_intervals"),
+    Input(shell.live_event, "data"),
+)
+def refresh_monitoring(job_id: str, _changed, _n, _event):
+    if not job_id or not live_event_for(job_id):
+        raise PreventUpdate
+    r, me, now = redis(), owner(), now_ms()
+    return (flips_table(flips.list_flips(r, me, job_id, limit=FLIPS_SHOWN), now),
+            alerts_table(alerts.history(r, me, job_id=job_id, limit=ALERTS_SHOWN), now))
+
+
+@callback(
+    Output(job_ops.controls, "hidden"),
+    Output(job_ops.pause, "style"),
+    Output(job_ops.resume, "style"),
+    Output(job_ops.pause, "disabled"),
+    Output(job_ops.resume, "disabled"),
+    Output(job_ops.run_now, "disabled"),
+    Input(ids.id, "data"),
+    Input(job_ops.changed, "data"),
+    Input(shell.live_event, "data"),
+)
+def refresh_controls(job_id: str, _changed, _event):
+    if not job_id or not live_event_for(job_id):
+        raise PreventUpdate
+    me = owner()
+    return controls_state(job_store.get(redis(), me, job_id), role())
+
+
+@callback(
+    Output(job_ops.message, "children"),
+    Output(job_ops.changed, "data"),
+    Input(job_ops.pause, "n_clicks"),
+    Input(job_ops.resume, "n_clicks"),
+    Input(job_ops.run_now, "n_clicks"),
+    State(ids.id, "data"),
+    State(job_ops.changed, "data"),
+    prevent_initial_call=True,
+)
+def pause_resume_or_run(_pause, _resume, _run, job_id: str | None, changed: int | None):
+    me, user_role = owner(), role()
+    actions = {job_ops.pause: "pause", job_ops.resume: "resume", job_ops.run_now: "run"}
+    if ctx.triggered_id not in actions or not ctx.triggered or not ctx.triggered[0].get("value"):
+        raise PreventUpdate
+    try:
+        text, color = job_action(redis(), me, user_role, job_id or "", actions[ctx.triggered_id], now_ms()), "success"
+    except Refused as exc:
+        text, color = str(exc), "warning"
+    return (dbc.Alert(text, color=color, dismissable=True, duration=6000, className="py-2", id="job-action-alert"),
+            int(changed or 0) + 1)

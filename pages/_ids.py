@@ -116,3 +116,103 @@ class profile:
     submit = "profile-submit"
     message = "profile-message"
 
+
+
+class batches:
+    state = "batches-state"          # the list's state filter
+    total = "batches-total"
+    list = "batches-list"
+    tick = "batches-tick"            # dcc.Interval, on while a listed batch is queued or running
+    selected = "batches-selected"    # dcc.Store with the selected batch id (from ?batch=)
+    detail = "batches-detail"
+    histogram = "batches-histogram"
+    failed = "batches-failed"
+    retry = "batches-retry"
+    cancel = "batches-cancel"
+    message = "batches-message"
+    changed = "batches-changed"      # dcc.Store bumped after a retry or cancel (redraws list and detail)
+
+
+class job_ops:
+    """Additions to the job page: monitoring flips, alert history and the server-side job controls."""
+    controls = "job-controls"
+    pause = "job-pause"
+    resume = "job-resume"
+    run_now = "job-run-now"
+    message = "job-action-message"
+    changed = "job-action-changed"
+    flips = "job-flips"
+    alerts = "job-alerts"
+
+
+class job_new:
+    template = "job-new-template"
+    name = "job-new-name"
+    job_id = "job-new-id"
+    schedule = "job-new-schedule"
+    timezone = "job-new-timezone"
+    type = "job-new-type"
+    http = "job-new-http"            # the target fields of each type (shown for the chosen type)
+    shell = "job-new-shell"
+    email = "job-new-email"
+    url = "job-new-url"
+    method = "job-new-method"
+    body = "job-new-body"
+    timeout = "job-new-timeout"
+    command = "job-new-command"
+    cwd = "job-new-cwd"
+    to = "job-new-to"
+    subject = "job-new-subject"
+    email_body = "job-new-email-body"
+    strategy = "job-new-strategy"
+    max_retries = "job-new-max-retries"
+    base_delay = "job-new-base-delay"
+    paused = "job-new-paused"
+    dry_run = "job-new-dry-run"
+    create = "job-new-create"
+    result = "job-new-result"
+
+
+class insights:
+    range = "insights-range"
+    anomalies = "insights-anomalies"
+    errors = "insights-errors"
+    group = "insights-group"         # dcc.Store: the fingerprint picked in the errors table
+    group_detail = "insights-group-detail"
+    tz = "insights-tz"
+    heat_metric = "insights-heat-metric"
+    heatmap = "insights-heatmap"
+    slot_job = "insights-slot-job"
+    slot = "insights-slot"
+
+    @staticmethod
+    def pick(fingerprint: str) -> dict[str, str]:
+        return {"type": "insights-pick", "fp": fingerprint}
+
+
+class data_explorer:
+    metric = "dx-metric"
+    stat = "dx-stat"
+    group_by = "dx-group-by"
+    bucket = "dx-bucket"
+    range = "dx-range"
+    start = "dx-from"
+    end = "dx-to"
+    job = "dx-job"
+    status = "dx-status"
+    app = "dx-app"
+    label = "dx-label"
+    host = "dx-host"
+    chart = "dx-chart"
+    graph = "dx-graph"
+    table = "dx-table"
+    summary = "dx-summary"
+    api_link = "dx-api-link"
+    sync = "dx-sync"
+    download_csv = "dx-download-csv"
+    download_json = "dx-download-json"
+    download = "dx-download"
+
+
+class admin_sched:
+    nodes = "admin-scheduler-nodes"
