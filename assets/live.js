@@ -61,6 +61,8 @@
     };
     source.addEventListener("execution", onEvent);
     source.addEventListener("job:trigger", onEvent);
+    source.addEventListener("job:state", onEvent);
+    source.addEventListener("batch:progress", onEvent);
   }
   window.addEventListener("offline", function () { setState("offline"); });
   window.addEventListener("online", function () { if (!source || source.readyState !== 1) { connect(); } });

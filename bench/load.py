@@ -293,7 +293,7 @@ def ingest_role(cfg: dict[str, Any], first_client: int, clients: int, ready: Any
                     break
                 retries += 1
                 time.sleep(min(2.0, 0.05 * 2 ** min(attempt, 6)) * (0.5 + rng.random()))
-                if status not in (429, 503) and not isinstance(status, int):
+                if not isinstance(status, int):
                     s.close()
                     s = requests.Session()  # a reset connection: start a fresh one
         s.close()
@@ -824,6 +824,11 @@ def _figures_of(name: str, lines: list[str]) -> list[tuple[str, str, bool | None
                 f"{d['kills']} workers killed over {d['seconds']:.0f} s; {d['raw_acknowledged']:,} acknowledged, "
                 f"{d['raw_errors']} cut requests retried ({d['duplicates_answered']} executions answered as "
                 f"duplicates on retry); SDK {d['sdk_runs']:,} runs; lost 0, doubled 0"), None))
+        elif kind == "batch_runner_sigkill":
+            rows.append(("batch runner SIGKILL under ingest", (
+                f"{d['kills']} runner(s) killed mid-batch; {d['delivered']:,}/{d['records']:,} records delivered, "
+                f"{d['failed']} failed, {d['sent_twice']} sent twice (held by the victim, unreported); "
+                f"{d['raw_acknowledged']:,} executions posted meanwhile, stored once"), None))
         elif kind == "scheduler_sigkill":
             rows.append(("scheduler SIGKILL (1 of 2)", (
                 f"{d['kills']} kill(s) over {d['seconds']:.0f} s, {d['jobs']} jobs '{d['schedule']}': fires "

@@ -10,13 +10,16 @@ from dash.exceptions import PreventUpdate
 
 from callbacks.common import COLORS, base_layout, empty_figure, owner, redis, role
 from chronos import dashboard
+from chronos.scheduling import registry
 from chronos.store import users
 from chronos.timeutil import now_ms
-from pages._format import when
+from pages._format import time_ago, when
 from pages._ids import admin as ids
+from pages._ids import admin_sched
 from pages._ids import shell
 
 NOT_ALLOWED = dbc.Alert("This page is for administrators.", color="warning", id="admin-refused")
+NOT_ALLOWED_SCHEDULERS = html.P("This page is for administrators.", className="text-body-secondary m-3")
 
 
 def pending_changes(triggered: list[dict[str, Any]], by_id: dict[str, dict[str, Any]], me: str
@@ -128,3 +131,39 @@ def refresh_system(_clicks, _n):
     r = redis()
     rate = dashboard.ingest_rate(r, now_ms())
     return system_view(dashboard.system_stats(r), rate), rate_figure(rate)
+
+
+# ---- scheduler heartbeats -------------------------------------------------------------------------------------
+
+def nodes_table(nodes: list[dict[str, Any]], now: int) -> Any:
+    """The registered scheduler processes: alive (heartbeat present) or gone without deregistering."""
+    if not nodes:
+        return html.P("No scheduler is registered: start one with `chronos scheduler` (or `chronos up`). Until one "
+                      "runs, nothing fires and no job goes late.", className="text-body-secondary m-3",
+                      id="admin-no-schedulers")
+    rows = []
+    for n in nodes:
+        stats = n.get("stats") or {}
+        rows.append(html.Tr([
+            html.Td([html.Div(n["id"], className="font-monospace small"),
+                     html.Div(f"{n.get('host', '')} · pid {n.get('pid', '—')}", className="small text-body-secondary")]),
+            html.Td(dbc.Badge("alive" if n.get("alive") else "gone", color="success" if n.get("alive") else "secondary")),
+            html.Td(time_ago(n.get("lastBeat"), now), title=when(n.get("lastBeat")), className="text-nowrap"),
+            html.Td(when(n.get("startedAt")), className="small text-nowrap"),
+            html.Td(" · ".join(f"{k} {v:,}" for k, v in stats.items() if isinstance(v, int)) or "—",
+                    className="small"),
+        ], className="scheduler-row"))
+    head = html.Thead(html.Tr([html.Th(h) for h in ("Process", "State", "Last heartbeat", "Started", "Counters")]))
+    return dbc.Table([head, html.Tbody(rows)], size="sm", className="mb-0 align-middle", responsive=True)
+
+
+@callback(
+    Output(admin_sched.nodes, "children"),
+    Input(ids.refresh, "n_clicks"),
+    Input(shell.poll, "n_intervals"),
+)
+def refresh_schedulers(_clicks, _n):
+    owner()
+    if role() != "admin":
+        return NOT_ALLOWED_SCHEDULERS
+    return nodes_table(registry.list_nodes(redis()), now_ms())

@@ -25,6 +25,7 @@ LIST_LIMIT = 50
 FAILED_SHOWN = 100
 ACTIVE = ("queued", "running")
 STATE_COLORS = {"queued": "secondary", "running": "primary", "completed": "success", "cancelled": "warning"}
+HIDDEN = {"display": "none"}
 VIEWER_REFUSED = "Viewers cannot retry or cancel batches; ask a member or an administrator."
 
 
@@ -214,6 +215,7 @@ def refresh_list(state: str | None, selected: str | None, _changed, _tick, _poll
     Output(ids.failed, "children"),
     Output(ids.retry, "disabled"),
     Output(ids.cancel, "disabled"),
+    Output(ids.detail_row, "style"),
     Input(ids.selected, "data"),
     Input(ids.changed, "data"),
     Input(ids.tick, "n_intervals"),
@@ -226,17 +228,17 @@ def refresh_detail(batch_id: str | None, _changed, _tick, _poll, _event):
     r, me = redis(), owner()
     if not batch_id:
         return (html.P("Pick a batch in the list to see its latency and failed records.",
-                       className="text-body-secondary"), empty_figure("No batch picked"), None, True, True)
+                       className="text-body-secondary"), empty_figure("No batch picked"), None, True, True, HIDDEN)
     raw = batch_store.load(r, batch_id, me)
     if raw is None:
         return (create_empty_state("No such batch", f"There is no batch “{batch_id}” in your account."),
-                empty_figure(""), None, True, True)
+                empty_figure(""), None, True, True, HIDDEN)
     b = batch_store.view(r, batch_id, me) or {}
     failed, cursor = batch_store.records(r, raw, "failed", -1, FAILED_SHOWN) if b["failed"] else ([], None)
     viewer = role() == "viewer"
     return (detail_view(b), histogram_figure(b.get("histogram") or []),
             failed_table(failed, cursor is not None, b["failed"]),
-            viewer or b["state"] != "completed" or not b["failed"], viewer or b["state"] not in ACTIVE)
+            viewer or b["state"] != "completed" or not b["failed"], viewer or b["state"] not in ACTIVE, {})
 
 
 @callback(

@@ -120,7 +120,9 @@ def group_view(g: dict[str, Any], now: int) -> Any:
         create_text_block("\n\n".join(x for x in (sample.get("errorMessage"), sample.get("errorStack")) if x),
                           id_="insights-group-stack"),
         html.Div("Newest runs", className="fw-semibold mt-2"),
-        html.Ul(recent, className="list-unstyled mb-0", id="insights-group-recent"),
+        html.Ul(recent, className="list-unstyled mb-2", id="insights-group-recent"),
+        dcc.Link("Failures per error group over time, in the Explorer", className="small",
+                 href="/explorer?metric=failures&groupBy=errorGroup&bucket=1d&range=30d&chart=stacked"),
     ])
 
 

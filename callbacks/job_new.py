@@ -162,7 +162,7 @@ def dry_run_or_create(_dry, _create, paused: bool | None, *values: Any):
     me, user_role = owner(), role()
     if ctx.triggered_id not in (ids.dry_run, ids.create) or not ctx.triggered or not ctx.triggered[0].get("value"):
         raise PreventUpdate
-    definition, now = definition_from_form(dict(zip(FIELDS, values))), now_ms()
+    definition, now = definition_from_form(dict(zip(FIELDS, values, strict=True))), now_ms()
     result = dry_run(definition, now)
     if ctx.triggered_id == ids.dry_run or not result["valid"]:
         return dry_run_view(result)

@@ -125,6 +125,7 @@ class batches:
     tick = "batches-tick"            # dcc.Interval, on while a listed batch is queued or running
     selected = "batches-selected"    # dcc.Store with the selected batch id (from ?batch=)
     detail = "batches-detail"
+    detail_row = "batches-selected-row"  # the histogram and failed-records row (hidden until a batch is picked)
     histogram = "batches-histogram"
     failed = "batches-failed"
     retry = "batches-retry"
@@ -208,7 +209,10 @@ class data_explorer:
     table = "dx-table"
     summary = "dx-summary"
     api_link = "dx-api-link"
-    sync = "dx-sync"
+    sync = "dx-sync"                 # dcc.Store: the page's query string (kept in the address bar)
+    params = "dx-params"             # dcc.Store: the API parameters of the chart shown (explicit from/to)
+    error = "dx-error"
+    field = "dx-field"
     download_csv = "dx-download-csv"
     download_json = "dx-download-json"
     download = "dx-download"

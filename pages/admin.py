@@ -7,6 +7,7 @@ from dash import dcc, html
 
 from pages._components import create_card, create_graph, create_page_header
 from pages._ids import admin as ids
+from pages._ids import admin_sched
 
 dash.register_page(__name__, path="/admin", name="Admin", title="Admin · Chronos Synapse", order=5,
                    admin_only=True)
@@ -25,4 +26,6 @@ def layout(**_unknown: object) -> html.Div:
                 create_card("Executions per minute (by finish time, all users)", create_graph(ids.rate_chart, 220)),
             ], lg=5),
         ], className="g-3"),
+        dbc.Row(dbc.Col(create_card("Schedulers (heartbeats)", html.Div(id=admin_sched.nodes), body_class="p-0")),
+                className="g-3 mt-0"),
     ])

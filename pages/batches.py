@@ -46,5 +46,5 @@ def layout(batch: str = "", **_unknown: object) -> html.Div:
                                        size="sm", color="danger", outline=True, disabled=True), width="auto"),
                 ], className="align-items-center g-2"),
                 html.Div(id=ids.failed), body_class="p-0"), lg=7),
-        ], className="g-3", id="batches-selected-row"),
+        ], className="g-3", id=ids.detail_row, style={} if selected else {"display": "none"}),
     ])

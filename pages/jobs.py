@@ -33,7 +33,10 @@ def layout(q: str = "", status: str = "", tag: str = "", app: str = "", sort: st
     app = app if isinstance(app, str) else ""
     # Tag and app options come from a callback; the value from the URL is offered until they arrive.
     return html.Div([
-        create_page_header("Jobs", html.Span(id=ids.total, className="text-body-secondary small")),
+        create_page_header("Jobs", html.Span([
+            html.Span(id=ids.total, className="text-body-secondary small me-3"),
+            dcc.Link("New server-side job", href="/jobs/new", className="btn btn-outline-primary btn-sm"),
+        ])),
         dbc.Row([
             dbc.Col(dbc.Input(id=ids.search, value=q[:200], placeholder="Search job names…", type="search",
                               debounce=0.3, size="sm"), md=4),

@@ -11,6 +11,7 @@ every few seconds (``make soak``). Each test prints one ``RESULT {json}`` line w
 """
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import random
@@ -20,8 +21,9 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import orjson
 import pytest
@@ -492,7 +494,7 @@ def test_one_of_two_schedulers_sigkilled_the_other_keeps_firing_without_gap_or_d
             outcomes.update(e["outcome"] for e in log)
             by_node.update(e["by"] for e in log)
             fired = sorted(e["firedAt"] for e in log if e["outcome"] == "triggered")
-            widest = max([widest, *(b - a for a, b in zip(fired, fired[1:]))])
+            widest = max([widest, *(b - a for a, b in itertools.pairwise(fired))])
         expected = {(f"tick-{i:02d}", d) for i in range(jobs) for d in dues}
         duplicates = sum(c - 1 for c in dispatched.values() if c > 1)
         gaps = len(expected - set(dispatched))
@@ -513,3 +515,82 @@ def test_one_of_two_schedulers_sigkilled_the_other_keeps_firing_without_gap_or_d
                 p.kill()
                 p.wait(10)
         server.stop()
+
+
+def test_a_sigkilled_batch_runner_under_ingest_load_leaves_exact_counts(stack, tmp_path):
+    """Two ``python -m batch_runner`` processes deliver a batch to a local sink while plain clients post
+    executions; one runner is SIGKILLed mid-batch (soak: a replacement starts and the other is killed, in
+    turn). The other takes over its chunks after ``CHRONOS_BATCH_RECLAIM_MS``: every record is delivered and
+    counted once (only records the victim had sent but not reported may reach the sink twice), and the
+    executions posted meanwhile are stored exactly once."""
+    from batch_runner.sink import Sink
+
+    server, web = stack
+    total = int(max(6_000, 300 * SOAK))
+    env = dict(os.environ, REDIS_URL=server.url, CHRONOS_BATCH_RECLAIM_MS="2000",
+               CHRONOS_OUTBOUND_ALLOW="127.0.0.1,localhost", PYTHONPATH=str(ROOT))
+    procs: list[subprocess.Popen] = []
+
+    def runner(name: str) -> subprocess.Popen:
+        p = subprocess.Popen([sys.executable, "-m", "batch_runner", "--name", name, "--log-level", "warning"],
+                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        procs.append(p)
+        return p
+
+    def batch_state(batch_id: str) -> dict[str, Any]:
+        return get(web.url, f"/api/batches/{batch_id}")
+
+    sink = Sink(lambda body: 200).start()
+    try:
+        live = [runner("runner-a"), runner("runner-b")]
+        config = {"protocol": "http", "host": "127.0.0.1", "port": str(sink.port), "path": "/hook",
+                  "concurrency": 32, "rateLimit": max(200, int(total / max(10.0, SOAK)))}
+        body = b"\n".join([orjson.dumps(config)] + [orjson.dumps({"id": i, "payload": {"n": i}})
+                                                     for i in range(total)]) + b"\n"
+        with Poster(web.url, "raw-job", threads=2, batch=50) as poster:
+            resp = requests.post(web.url + "/api/batches", data=body, timeout=60,
+                                 headers={**HEADERS, "Content-Type": "application/x-ndjson"})
+            assert resp.status_code == 202, resp.text[:300]
+            batch_id = resp.json()["job_id"]
+            kills = max(1, int(SOAK // 20))
+            killed = 0
+            for k in range(kills):
+                target = total * (k + 1) // (kills + 1)
+                deadline = time.monotonic() + 120
+                while batch_state(batch_id)["delivered"] < target:
+                    assert time.monotonic() < deadline, batch_state(batch_id)
+                    time.sleep(0.1)
+                victim = live.pop(0)
+                victim.send_signal(signal.SIGKILL)  # its chunks stay pending in the consumer group
+                victim.wait(10)
+                killed += 1
+                if k < kills - 1:
+                    live.append(runner(f"runner-{k}"))
+            deadline = time.monotonic() + 180
+            while (summary := batch_state(batch_id))["state"] != "completed":
+                assert time.monotonic() < deadline, summary
+                time.sleep(0.2)
+            poster.stop()
+    finally:
+        sink.stop()
+        for p in procs:
+            if p.poll() is None:
+                p.terminate()
+                try:
+                    p.wait(15)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait(5)
+
+    r = server.client()
+    owner = owner_of(r)
+    twice = sum(sink.ok.values()) - len(sink.ok)
+    result("batch_runner_sigkill", seconds=SOAK or None, kills=killed, records=total,
+           delivered=summary["delivered"], failed=summary["failed"], sent_twice=twice,
+           raw_acknowledged=len(poster.acked), raw_errors=sum(poster.errors.values()))
+    assert summary["delivered"] == total and summary["failed"] == 0 and summary["pending"] == 0, summary
+    assert len(sink.ok) == total  # every record reached the sink
+    assert r.xpending(keys.batch_records(batch_id), keys.BATCH_GROUP)["pending"] == 0
+    assert not poster.pending
+    assert stored(web.url, "raw-job") == len(poster.acked) == len(set(poster.acked))
+    assert series_runs(r, owner, keys.ALL_JOBS_SCOPE) == len(poster.acked)

@@ -10,11 +10,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from callbacks.batches import VIEWER_REFUSED, Refused, act
+from callbacks.batches import VIEWER_REFUSED, Refused, act, concerns, histogram_figure
 from tests.browser.support import dash_payload, login, open_page, screenshot, texts
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
 from tests.test_batches_helpers import Runners, config_line, ndjson, submit, wait_for
-from tests.test_pages_security import session_login
+from tests.test_pages_security import IMG, session_login
 
 pytest_plugins = ["tests.browser.fixtures"]  # the browser fixtures, defined once for the session
 
@@ -123,11 +123,12 @@ def test_the_batches_page_shows_counts_failed_records_and_retries_them(api, new_
 
 
 def test_a_queued_batch_is_cancelled_from_the_page(api, new_page, target):
-    sub = submit(api, batch_body(target.port, "never-sent"))  # no runner: it stays queued
+    sub = submit(api, batch_body(target.port, f"never-sent {IMG}"))  # no runner: it stays queued
     page, console = new_page()
     login(page, ADMIN_EMAIL, ADMIN_PASSWORD, f"/batches?batch={sub['job_id']}")
     open_page(page, f"/batches?batch={sub['job_id']}", "#batch-detail-body")
     assert "QUEUED" in page.inner_text("#batch-detail-body").upper()
+    assert IMG in page.inner_text("#batch-name") and page.locator("img[src='x']").count() == 0
     assert page.is_disabled("#batches-retry")
     page.click("#batches-cancel")
     page.wait_for_selector("#batches-alert:has-text('Cancelled')")
@@ -135,6 +136,22 @@ def test_a_queued_batch_is_cancelled_from_the_page(api, new_page, target):
                            ".includes('CANCELLED')")
     assert api.get(f"/api/batches/{sub['job_id']}").get_json()["state"] == "cancelled"
     assert page.is_disabled("#batches-cancel")
+    console.assert_clean()
+
+
+def test_a_batch_progress_event_redraws_the_list_without_a_reload(api, new_page, target):
+    first = submit(api, batch_body(target.port, "first"))
+    api.post(f"/api/batches/{first['job_id']}/cancel")  # nothing in flight: the page's own refresh is off
+    page, console = new_page()
+    login(page, ADMIN_EMAIL, ADMIN_PASSWORD, "/batches")
+    open_page(page, "/batches", "#batches-list .batch-row")
+    assert page.evaluate("() => document.getElementById('batches-selected-row').style.display") == "none"
+    second = submit(api, batch_body(target.port, "second"))
+    # What assets/live.js does with a batch:progress event from the stream.
+    page.evaluate("id => window.dash_clientside.set_props('shell-live-event', {data: {_type: 'batch:progress',"
+                  " batchId: id, state: 'queued', total: 20, delivered: 0, failed: 0}})", second["job_id"])
+    page.wait_for_selector(f"#batches-list .batch-row[data-batch='{second['job_id']}']", timeout=5_000)
+    assert page.url.endswith("/batches")  # no navigation happened
     console.assert_clean()
 
 
@@ -176,3 +193,12 @@ def test_another_owners_batch_is_not_found_by_the_actions(app, api, r, make_user
             act(r, member, "viewer", sub["job_id"], "cancel")
     assert VIEWER_REFUSED.startswith("Viewers")
     assert api.get(f"/api/batches/{sub['job_id']}").get_json()["state"] == "queued"
+
+
+def test_only_batch_progress_events_of_the_batch_shown_redraw_it():
+    event = {"_type": "batch:progress", "batchId": "job-1", "delivered": 3}
+    assert concerns(event) and concerns(event, "job-1") and not concerns(event, "job-2")
+    assert not concerns({"_type": "execution", "jobId": "job-1"}) and not concerns(None)
+    fig = histogram_figure([{"fromMs": 1.0, "toMs": 1.09, "count": 4}, {"fromMs": 10.0, "toMs": 10.9, "count": 1}])
+    assert fig["data"][0]["y"] == [4, 1] and fig["data"][0]["x"][0] == "1–1.09 ms"
+    assert histogram_figure([])["data"] == []
