@@ -1,6 +1,7 @@
 """Turning validated execution events into stored documents: defaults, log caps, label tags."""
 from __future__ import annotations
 
+import zlib
 from typing import Any
 
 from chronos.fingerprint import fingerprint
@@ -60,6 +61,9 @@ def build_execution(event: dict[str, Any], *, owner: str, job_name: str, receive
             doc["durationMs"] = duration
         if started is None:
             doc["startedAt"] = finished - duration
+    # A unique, time-ordered sort key: startedAt with three digits from the execId below the millisecond,
+    # so runs started in the same millisecond keep one order across pages (offset paging needs that).
+    doc["sortKey"] = doc["startedAt"] * 1000 + zlib.crc32(doc["execId"].encode()) % 1000
     truncated = {}
     for f in LOG_FIELDS:
         if isinstance(doc.get(f), str):

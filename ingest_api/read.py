@@ -23,7 +23,7 @@ TIME_FIELDS = ("startedAt", "finishedAt", "receivedAt", "createdAt", "updatedAt"
 
 def to_api(doc: dict[str, Any]) -> dict[str, Any]:
     """A stored document as the API shows it: instants as ISO-8601 strings, index-only fields dropped."""
-    out = {k: v for k, v in doc.items() if k != "labelTags"}
+    out = {k: v for k, v in doc.items() if k not in ("labelTags", "sortKey")}
     for f in TIME_FIELDS:
         if isinstance(out.get(f), (int, float)):
             out[f] = to_iso(int(out[f]))

@@ -158,7 +158,7 @@ def search_executions(r: Redis, query: ExecutionQuery, *, count: bool = True) ->
     q = query.to_query()
     pipe = r.pipeline(transaction=False)
     pipe.execute_command("FT.SEARCH", keys.IDX_EXECUTIONS, q, "RETURN", len(returns), *returns,
-                         "SORTBY", "startedAt", "ASC" if query.ascending else "DESC",
+                         "SORTBY", "sortKey", "ASC" if query.ascending else "DESC",
                          "LIMIT", query.offset, query.limit, "DIALECT", 4)
     if count:
         pipe.execute_command("FT.SEARCH", keys.IDX_EXECUTIONS, q, "LIMIT", 0, 0, "DIALECT", 2)

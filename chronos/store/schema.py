@@ -46,6 +46,7 @@ _EXECUTIONS = [
     "$.finishedAt", "AS", "finishedAt", "NUMERIC", "SORTABLE",
     "$.durationMs", "AS", "durationMs", "NUMERIC", "SORTABLE",
     "$.errorGroup", "AS", "errorGroup", "TAG", "CASESENSITIVE",
+    "$.sortKey", "AS", "sortKey", "NUMERIC", "SORTABLE",
 ]
 
 
