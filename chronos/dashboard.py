@@ -72,7 +72,7 @@ def recent_runs(r: Redis, owner: str, job_ids: Iterable[str], n: int = 20) -> di
     for job_id in ids:
         q = search.join([search.tag("owner", owner), search.tag("jobId", job_id)])
         pipe.execute_command("FT.SEARCH", keys.IDX_EXECUTIONS, q, "RETURN", 2, "durationMs", "status",
-                             "SORTBY", "startedAt", "DESC", "LIMIT", 0, n, "DIALECT", 4)
+                             "SORTBY", "startedAt", "DESC", "LIMIT", 0, n, "DIALECT", 3)
     out: dict[str, list[dict[str, Any]]] = {}
     for job_id, res in zip(ids, pipe.execute()):
         runs = []

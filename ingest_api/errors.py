@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import redis
 from flask import Blueprint, jsonify
 from werkzeug.exceptions import HTTPException
 
@@ -47,6 +48,13 @@ def register_handlers(bp: Blueprint) -> None:
         status = exc.code or 500
         message = {413: "request body too large"}.get(status, exc.description or exc.name)
         return error_response(message, status)
+
+    @bp.errorhandler(redis.ConnectionError)
+    @bp.errorhandler(redis.TimeoutError)
+    def _redis_down(exc: Exception):
+        # Redis is restarting or unreachable: nothing was stored, and the client should try again shortly.
+        log.warning("Redis unavailable: %s", exc)
+        return error_response("the data store is unavailable; retry shortly", 503, headers={"Retry-After": "5"})
 
     @bp.errorhandler(Exception)
     def _unexpected(exc: Exception):

@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 KEY = "chr_fault_test_key_00000000000000000"
 HEADERS = {"x-api-key": KEY}
 SOAK = float(os.environ.get("CHRONOS_SOAK_SECONDS") or 0)
+pytestmark = pytest.mark.timeout(int(240 + 3 * SOAK))  # the suite's 300 s would cut a long soak short
 
 
 def loadavg() -> str:

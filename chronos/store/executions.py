@@ -148,9 +148,9 @@ LIST_FIELDS = ("execId", "jobId", "jobName", "owner", "status", "startedAt", "fi
 def search_executions(r: Redis, query: ExecutionQuery, *, count: bool = True) -> Page:
     """A page of executions, newest first (list fields only; the full document comes from ``get``).
 
-    The page comes from a DIALECT 4 query, which walks the sorted ``startedAt`` index and stops after the
-    page (10-30x faster than a counted query at a million runs); the total is a separate count, skipped
-    when ``count`` is False (``total`` is then what the pages so far show).
+    The page and the total are two queries in one round trip; the count is skipped when ``count`` is False
+    (``total`` is then what the pages so far show). DIALECT 4's early-stopping sort was measured 10-30x
+    faster at a million runs but returned short pages for filtered queries, so pages use DIALECT 3.
     """
     returns: list[Any] = []
     for f in LIST_FIELDS:
@@ -159,7 +159,7 @@ def search_executions(r: Redis, query: ExecutionQuery, *, count: bool = True) ->
     pipe = r.pipeline(transaction=False)
     pipe.execute_command("FT.SEARCH", keys.IDX_EXECUTIONS, q, "RETURN", len(returns), *returns,
                          "SORTBY", "sortKey", "ASC" if query.ascending else "DESC",
-                         "LIMIT", query.offset, query.limit, "DIALECT", 4)
+                         "LIMIT", query.offset, query.limit, "DIALECT", 3)
     if count:
         pipe.execute_command("FT.SEARCH", keys.IDX_EXECUTIONS, q, "LIMIT", 0, 0, "DIALECT", 2)
     replies = pipe.execute()
