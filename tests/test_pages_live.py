@@ -26,11 +26,9 @@ def test_a_new_execution_appears_on_the_open_overview_within_two_seconds(api, ne
     open_page(page, "/", "#overview-feed .feed-row")
     wait_live(page)
     runs_before = page.inner_text("#kpi-runs")
-    started = time.monotonic()
     post_run(api, "live-run-1", "brand-new-job", "failed", errorMessage="disk full on /var")
+    # The requirement is this bound: the row appears within 2 s of the POST, with no reload.
     page.wait_for_selector("#overview-feed .feed-row[data-exec='live-run-1']", timeout=2000)
-    elapsed = time.monotonic() - started
-    assert elapsed < 2.0
     assert "disk full on /var" in page.inner_text("#overview-feed")
     page.wait_for_function(f"() => document.getElementById('kpi-runs').innerText !== {runs_before!r}")
     assert page.url.endswith("/")  # no navigation happened
