@@ -7,8 +7,9 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, ctx, dcc, html
 from dash.exceptions import PreventUpdate
 
-from callbacks.common import COLORS, base_layout, empty_figure, live_event_for, owner, redis, role
+from callbacks.common import COLORS, base_layout, empty_figure, live_event_for, owner, redis, role, settings
 from chronos import dashboard
+from chronos.insights import anomalies
 from chronos.scheduling import alerts, flips, jobstore, registry
 from chronos.store import executions as exec_store
 from chronos.store import jobs as job_store
@@ -105,7 +106,8 @@ def versions_table(rows: list[dict[str, Any]]) -> Any:
     ], size="sm", className="mb-0", responsive=True)
 
 
-def duration_figure(buckets: list[dict[str, Any]], failures: list[dict[str, Any]]) -> dict[str, Any]:
+def duration_figure(buckets: list[dict[str, Any]], failures: list[dict[str, Any]],
+                    anomalies: list[Any] | None = None) -> dict[str, Any]:
     if not buckets:
         return empty_figure("No runs in this range")
     xs = [b["t"] for b in buckets]
@@ -119,6 +121,14 @@ def duration_figure(buckets: list[dict[str, Any]], failures: list[dict[str, Any]
                      "marker": {"color": COLORS["failed"], "symbol": "x", "size": 9},
                      "text": [f.get("errorMessage", "")[:80] for f in failures],
                      "hovertemplate": "%{y:.0f} ms<br>%{text}<extra>failed</extra>"})
+    slow_or_fast = [a for a in anomalies or [] if a.kind in ("too_slow", "too_fast") and a.value is not None]
+    if slow_or_fast:
+        data.append({"type": "scatter", "mode": "markers", "name": "Anomaly",
+                     "x": [a.at for a in slow_or_fast], "y": [a.value for a in slow_or_fast],
+                     "marker": {"color": COLORS["timeout"], "symbol": "diamond-open", "size": 13,
+                                "line": {"width": 2}},
+                     "text": [a.reason[:120] for a in slow_or_fast],
+                     "hovertemplate": "%{y:.0f} ms<br>%{text}<extra>anomaly</extra>"})
     return {"data": data, "layout": base_layout(xaxis={"type": "date"}, yaxis={"title": {"text": "ms"}})}
 
 
@@ -190,7 +200,9 @@ def refresh_charts(job_id: str, hours: Any, _n, _event):
     failed = dashboard.search_executions(r, exec_store.ExecutionQuery(
         owner=me, job_id=job_id, status=("failed", "timeout"), from_ms=frm, to_ms=now, limit=300), count=False).items
     runs = dashboard.runs_by_period(r, me, frm, now, period, job_id=job_id)
-    return duration_figure(buckets, failed), runs_figure(runs)
+    job = job_store.get(r, me, job_id)
+    found = anomalies.job_anomalies(r, settings(), job, frm, now) if job else []
+    return duration_figure(buckets, failed, found), runs_figure(runs)
 
 
 @callback(

@@ -263,3 +263,19 @@ def test_every_page_layout_builds_with_and_without_query_values(app):
         from pages._components import create_shell
 
         assert create_shell() is not None
+
+
+def test_the_duration_chart_marks_anomalies_and_skips_other_kinds():
+    from callbacks.job import duration_figure
+    from chronos.insights.anomalies import Anomaly
+
+    buckets = [{"t": 1_000, "p50": 100, "p95": 150, "max": 200}]
+    slow = Anomaly(kind="too_slow", job_id="j", job_name="J", at=5_000, score=2.0, direction="up",
+                   reason="3.1x slower than usual", exec_id="e1", value=900.0, expected=100.0)
+    spike = Anomaly(kind="failure_spike", job_id="j", job_name="J", at=6_000, score=1.5, direction="up",
+                    reason="more failures", value=0.4)
+    fig = duration_figure(buckets, [], [slow, spike])
+    marks = [t for t in fig["data"] if t["name"] == "Anomaly"]
+    assert len(marks) == 1 and marks[0]["x"] == [5_000] and marks[0]["y"] == [900.0]
+    assert marks[0]["text"] == ["3.1x slower than usual"]
+    assert not [t for t in duration_figure(buckets, []).get("data", []) if t["name"] == "Anomaly"]
