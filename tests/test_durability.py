@@ -1,15 +1,13 @@
 """An acknowledged batch survives a SIGKILL of the embedded redis-server (real processes, AOF on)."""
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import requests
 
+from tests.processes import Web, wait_health
 from chronos.redis_server import EmbeddedRedis, free_port
 from tests.helpers import batch, execution
 
@@ -17,36 +15,16 @@ ROOT = Path(__file__).resolve().parent.parent
 KEY = "chr_durability_test_key_0000000000"
 
 
-def wait_health(url: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(url + "/api/health", timeout=1).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"{url} never became healthy")
-
-
 @pytest.fixture
 def stack(tmp_path):
     redis = EmbeddedRedis(tmp_path / "data", port=free_port())
     redis.start()
-    port = free_port()
-    env = dict(os.environ, REDIS_URL=redis.url, CHRONOS_DATA_DIR=str(tmp_path / "data"),
-               CHRONOS_ADMIN_EMAIL="ops@example.com", CHRONOS_ADMIN_PASSWORD="ops-password",
-               CHRONOS_BOOTSTRAP_API_KEY=KEY, CHRONOS_SECRET_KEY="x")
-    web = subprocess.Popen([sys.executable, "-m", "gunicorn", "-b", f"127.0.0.1:{port}", "-w", "1", "-k", "gthread",
-                            "--threads", "4", "--chdir", str(ROOT), "app:create_app()"], env=env,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}"
+    web = Web(redis.url, tmp_path / "data", KEY, workers=1, threads=4)
     try:
-        wait_health(url)
-        yield redis, url
+        web.start()
+        yield redis, web.url
     finally:
-        web.terminate()
-        web.wait(10)
+        web.stop()
         redis.stop()
 
 

@@ -8,7 +8,6 @@ same port, and the client's own probe finds it and replays the spool.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ from typing import Any, Iterator
 import pytest
 import requests
 
+from tests.processes import Web
 from chronos.redis_server import EmbeddedRedis, free_port
 from chronos_sdk import ChronosClient
 
@@ -29,50 +29,11 @@ OUTAGE_SECONDS = 30.0
 RECOVERY_DEADLINE = 120.0  # the client probes a missing server at growing pauses (5 s doubling to 60 s)
 
 
-class Web:
-    """gunicorn serving the app on a fixed port, stoppable and restartable."""
-
-    def __init__(self, redis_url: str, data_dir: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = data_dir / "gunicorn.log"
-        self.env = dict(os.environ, REDIS_URL=redis_url, CHRONOS_DATA_DIR=str(data_dir),
-                        CHRONOS_ADMIN_EMAIL="ops@example.com", CHRONOS_ADMIN_PASSWORD="ops-password",
-                        CHRONOS_BOOTSTRAP_API_KEY=KEY, CHRONOS_SECRET_KEY="x")
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self, timeout: float = 60.0) -> None:
-        argv = [sys.executable, "-m", "gunicorn", "-b", f"127.0.0.1:{self.port}", "-w", "2", "-k", "gthread",
-                "--threads", "8", "--graceful-timeout", "5", "--chdir", str(ROOT), "app:create_app()"]
-        with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen(argv, env=self.env, cwd=str(ROOT), stdout=out, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, f"gunicorn exited: {self.log.read_text()[-2000:]}"
-            try:
-                if requests.get(self.url + "/api/health", timeout=1).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.2)
-        raise AssertionError(f"{self.url} never became healthy")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
-
-
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[tuple[EmbeddedRedis, Web]]:
     redis = EmbeddedRedis(tmp_path / "data", port=free_port())
     redis.start()
-    web = Web(redis.url, tmp_path / "data")
+    web = Web(redis.url, tmp_path / "data", KEY)
     try:
         web.start()
         yield redis, web
