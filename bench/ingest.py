@@ -13,14 +13,14 @@
    ``POST /api/ingest/executions/batch``. Afterwards it checks that the executions index holds exactly
    N documents and that every tier of the ``_all`` runs series sums to N.
 3. Baseline: FLUSHDB, schema and jobs re-created, then the same stored documents written by K threads
-   with plain redis-py pipelines (500 executions each): per execution the commands the record script
-   runs for a new final execution — JSON.SET of the document, EXPIRE, the job's JSON.SET NX +
-   JSON.MERGE (for the job's newest run, as the script decides) + JSON.NUMINCRBY counters, the 30
-   TS.ADD with ON_DUPLICATE, XADD + PUBLISH — with no HTTP, no validation, no Lua and no idempotency
-   check. Two flavours (``--raw``): ``encoded``, the commands RESP-encoded before the clock starts (as
+   with plain redis-py pipelines (500 executions each): the commands the record script runs for a chunk
+   of new final executions — per execution JSON.SET of the document, EXPIRE and XADD; per job one JSON.SET
+   NX and one JSON.MERGE (last run and counters, folded as the script does); one TS.ADD per series bucket
+   the chunk touched (sums and maxima added up); one PUBLISH — with no HTTP, no validation, no Lua and no
+   idempotency check. Two flavours (``--raw``): ``encoded``, the commands RESP-encoded before the clock starts (as
    the API run's JSON is) and sent on redis-py connections, every reply read and checked; and
    ``pipeline``, a plain ``Pipeline.execute()`` that packs the commands inside the clock (client-bound
-   in Python: ~37 commands per execution). Each is verified like the API run.
+   in Python). Each is verified like the API run.
 
 Prints the rates, the ratios API/raw, Redis ``used_memory`` growth and Redis CPU per execution.
 It asserts no speed; the exit status is non-zero only when a run fails or a verification does not hold.
@@ -54,7 +54,7 @@ from chronos.config import Settings  # noqa: E402
 from chronos.redis_server import EmbeddedRedis, free_port  # noqa: E402
 from chronos.store import jobs as job_store  # noqa: E402
 from chronos.store import users  # noqa: E402
-from chronos.store.executions import EVENT_STREAM_MAXLEN, series_keys  # noqa: E402
+from chronos.store.recording import CHUNK, EVENT_STREAM_MAXLEN  # noqa: E402
 from chronos.store.schema import ensure_schema  # noqa: E402
 from chronos.telemetry import FAILURE_STATUSES, build_execution, event_summary  # noqa: E402
 
@@ -129,16 +129,15 @@ class RawItem:
     job_index: int
     doc: bytes
     new_job: bytes
-    patch: bytes
+    patch: dict[str, Any]
     summary: bytes
     status: str
     finished: int
     duration: int
-    newest: bool   # the newest run of its job so far (in submission order): the script patches the job
 
 
 class RawWriter:
-    """The commands the record script runs for one new final execution, as plain commands."""
+    """The commands the record script runs for a chunk of new final executions, as plain commands."""
 
     def __init__(self, owner: str, settings: Settings, now: int) -> None:
         self.owner = owner
@@ -151,18 +150,9 @@ class RawWriter:
         self.defs = job_definitions()
         self.index = {d["id"]: i for i, d in enumerate(self.defs)}
         self.next_runs = [job_store.compute_next_run(d, now) for d in self.defs]
-        self.last_run: dict[int, int] = {}
-        # Per job: the 30 series keys with their LABELS arguments and duplicate policy.
-        self.series: list[list[tuple[str, int, int, str, tuple[str, ...]]]] = []
-        for d in self.defs:
-            skeys = iter(series_keys(owner, d["id"]))
-            rows = []
-            for scope in (d["id"], keys.ALL_JOBS_SCOPE):
-                for m, metric in enumerate(keys.METRICS):
-                    for t, tier in enumerate(keys.TIERS):
-                        rows.append((next(skeys), m, t, "MAX" if metric == "dur_max" else "SUM",
-                                     ("owner", owner, "scope", scope, "metric", metric, "tier", tier)))
-            self.series.append(rows)
+        # The script reads each job's counters once per chunk; a blind pipeline cannot, so the job state is
+        # folded here, in submission order, while preparing.
+        self.jobs = [{"last": -1, "cf": 0, "runs": 0, "fails": 0} for _ in self.defs]
 
     def item(self, ev: dict[str, Any], settings: Settings) -> RawItem:
         i = self.index[ev["jobId"]]
@@ -174,45 +164,60 @@ class RawWriter:
             patch["nextRunAt"] = self.next_runs[i]
         if doc["status"] in FAILURE_STATUSES and doc.get("errorMessage"):
             patch["lastError"] = doc["errorMessage"][:500]
-        newest = doc["finishedAt"] >= self.last_run.get(i, 0)
-        if newest:
-            self.last_run[i] = doc["finishedAt"]
         return RawItem(
             exec_key=keys.execution(self.owner, doc["execId"]), job_key=keys.job(self.owner, ev["jobId"]),
             job_index=i, doc=orjson.dumps(doc),
             new_job=orjson.dumps(job_store.new_job_doc(self.owner, ev["jobId"], registered=False, at_ms=self.now)),
-            patch=orjson.dumps(patch), summary=orjson.dumps(event_summary(doc)), status=doc["status"],
-            finished=doc["finishedAt"], duration=doc["durationMs"], newest=newest)
+            patch=patch, summary=orjson.dumps(event_summary(doc)), status=doc["status"],
+            finished=doc["finishedAt"], duration=doc["durationMs"])
 
-    def commands(self, it: RawItem) -> list[tuple[Any, ...]]:
-        failure = it.status in ("failed", "timeout")
-        success = it.status == "success"
-        values = (1, int(success), int(failure), it.duration, it.duration)
-        out: list[tuple[Any, ...]] = [
-            ("JSON.SET", it.exec_key, "$", it.doc),
-            ("EXPIRE", it.exec_key, self.ttl),
-            ("JSON.SET", it.job_key, "$", it.new_job, "NX"),
-        ]
-        for key, m, t, policy, labels in self.series[it.job_index]:
-            bucket = it.finished - it.finished % self.tier_ms[t]
-            if bucket >= self.now - self.retention[t]:
-                out.append(("TS.ADD", key, bucket, values[m], "RETENTION", self.retention[t], "ENCODING", "UNCOMPRESSED",
-                            "ON_DUPLICATE", policy, "LABELS", *labels))
-        # The script reads the job's lastRunAt and patches the job only for its newest run; that read
-        # cannot happen in a blind pipeline, so the decision was made while preparing, in submission order.
-        if it.newest:
-            out.append(("JSON.MERGE", it.job_key, "$", it.patch))
-            if failure:
-                out.append(("JSON.NUMINCRBY", it.job_key, "$.consecutiveFailures", 1))
-            elif success:
-                out.append(("JSON.SET", it.job_key, "$.consecutiveFailures", 0))
-        out.append(("JSON.NUMINCRBY", it.job_key, "$.totalRuns", 1))
-        if failure:
-            out.append(("JSON.NUMINCRBY", it.job_key, "$.totalFailures", 1))
-        out.append(("XADD", self.events_key, "MAXLEN", "~", EVENT_STREAM_MAXLEN, "*", "type", "execution",
-                    "data", it.summary))
-        out.append(("PUBLISH", self.events_key, "0-0"))  # the script publishes the new entry id
+    def chunk_commands(self, items: list[RawItem]) -> list[tuple[Any, ...]]:
+        """Per execution: the document, its expiry and its event; per job: one JSON.SET NX and one
+        JSON.MERGE; per series bucket touched: one TS.ADD of the chunk's sum (or max); one PUBLISH."""
+        out: list[tuple[Any, ...]] = []
+        patches: dict[int, dict[str, Any]] = {}
+        samples: dict[tuple[int, int, int, int], dict[int, int]] = {}
+        for it in items:
+            failure = it.status in ("failed", "timeout")
+            success = it.status == "success"
+            out += [("JSON.SET", it.exec_key, "$", it.doc), ("EXPIRE", it.exec_key, self.ttl)]
+            if it.job_index not in patches:
+                out.append(("JSON.SET", it.job_key, "$", it.new_job, "NX"))
+                patches[it.job_index] = {}
+            job = self.jobs[it.job_index]
+            if it.finished >= job["last"]:
+                job["last"] = it.finished
+                patches[it.job_index].update(it.patch)
+                job["cf"] = job["cf"] + 1 if failure else 0 if success else job["cf"]
+            job["runs"] += 1
+            job["fails"] += int(failure)
+            values = (1, int(success), int(failure), it.duration, it.duration)
+            for scope in (it.job_index, -1):
+                for m in range(len(keys.METRICS)):
+                    for t in range(len(keys.TIERS)):
+                        bucket = it.finished - it.finished % self.tier_ms[t]
+                        if bucket >= self.now - self.retention[t]:
+                            s = samples.setdefault((scope, m, t, bucket), {})
+                            s[0] = max(s.get(0, 0), values[m]) if m == 4 else s.get(0, 0) + values[m]
+            out.append(("XADD", self.events_key, "MAXLEN", "~", EVENT_STREAM_MAXLEN, "*", "type", "execution",
+                        "data", it.summary))
+        for i, patch in patches.items():
+            job = self.jobs[i]
+            patch.update(consecutiveFailures=job["cf"], totalRuns=job["runs"], totalFailures=job["fails"])
+            out.append(("JSON.MERGE", keys.job(self.owner, self.defs[i]["id"]), "$", orjson.dumps(patch)))
+        for (scope, m, t, bucket), value in samples.items():
+            scope_name = self.defs[scope]["id"] if scope >= 0 else keys.ALL_JOBS_SCOPE
+            metric, tier = keys.METRICS[m], keys.TIERS[t]
+            out.append(("TS.ADD", keys.series(self.owner, scope_name, metric, tier), bucket, value[0],
+                        "RETENTION", self.retention[t], "ENCODING", "UNCOMPRESSED",
+                        "ON_DUPLICATE", "MAX" if metric == "dur_max" else "SUM",
+                        "LABELS", "owner", self.owner, "scope", scope_name, "metric", metric, "tier", tier))
+        out.append(("PUBLISH", self.events_key, "0-0"))  # the script publishes the last entry id
         return out
+
+    def batch_commands(self, items: list[RawItem]) -> list[tuple[Any, ...]]:
+        """One API request's batch: the script's chunks, in order."""
+        return [cmd for i in range(0, len(items), CHUNK) for cmd in self.chunk_commands(items[i:i + CHUNK])]
 
 
 # ---- processes -----------------------------------------------------------------------------------
@@ -339,9 +344,8 @@ def raw_pipeline_run(r: redis.Redis, writer: RawWriter, items: list[RawItem], cl
     def work(_i: int) -> None:
         while (j := _next(lock, cursor)) < len(chunks):
             pipe = r.pipeline(transaction=False)
-            for it in chunks[j]:
-                for args in writer.commands(it):
-                    pipe.execute_command(*args)
+            for args in writer.batch_commands(chunks[j]):
+                pipe.execute_command(*args)
             pipe.execute(raise_on_error=True)
 
     return run_threads(clients, work)
@@ -360,7 +364,7 @@ def raw_encoded_run(r: redis.Redis, writer: RawWriter, items: list[RawItem], cli
             part = items[start:start + round_size]
             chunks = []
             for i in range(0, len(part), batch):
-                cmds = [args for it in part[i:i + batch] for args in writer.commands(it)]
+                cmds = writer.batch_commands(part[i:i + batch])
                 chunks.append((conns[0].pack_commands(cmds), len(cmds)))
             lock, cursor = threading.Lock(), [0]
 

@@ -5,65 +5,116 @@ from __future__ import annotations
 from redis import Redis
 from redis.commands.core import Script
 
-# Records one execution event. Exactly one final event per execId ever touches counters.
+# Records a chunk of execution events (chronos/store/recording.py builds the arguments). Each execution is
+# stored idempotently by execId; exactly one final event per execId ever touches counters. What the chunk
+# changed is then written once: one JSON.MERGE per job (counters and consecutive failures folded in order),
+# one TS.ADD per series bucket (sums and maxima added up here), one PUBLISH of the last event id.
 # Series are UNCOMPRESSED: nearly every add updates an existing bucket, which in a compressed chunk means
-# decoding and re-encoding it (measured: 30 adds cost about 4x the CPU of the uncompressed form).
-# KEYS[1] execution doc, KEYS[2] job doc, KEYS[3] owner event stream (its Pub/Sub channel too),
-# KEYS[4..33] series: scope (job, _all) x metric (runs successes failures dur_sum dur_max) x tier (1m 1h 1d)
-# ARGV[1] execution JSON   ARGV[2] status        ARGV[3] finishedAt ms  ARGV[4] durationMs
-# ARGV[5] ttl seconds      ARGV[6] new-job JSON  ARGV[7] job patch JSON ARGV[8] event JSON
-# ARGV[9] stream maxlen    ARGV[10] now ms       ARGV[11..13] tier ms   ARGV[14..16] tier retention ms
-# ARGV[17] owner           ARGV[18] job id
-# Returns "created", "finished" (a running execution completed) or "duplicate" (nothing changed).
-RECORD_EXECUTION = """
-local prev = redis.call('JSON.GET', KEYS[1], '$.status')
-local status = ARGV[2]
-local final = status ~= 'running'
-local outcome = 'created'
-if prev then
-  if cjson.decode(prev)[1] ~= 'running' or not final then return 'duplicate' end
-  redis.call('JSON.MERGE', KEYS[1], '$', ARGV[1])
-  outcome = 'finished'
-else
-  redis.call('JSON.SET', KEYS[1], '$', ARGV[1])
-end
-redis.call('EXPIRE', KEYS[1], ARGV[5])
-redis.call('JSON.SET', KEYS[2], '$', ARGV[6], 'NX')
-if final then
-  local fin, dur, now = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[10])
-  local failure = (status == 'failed' or status == 'timeout') and 1 or 0
-  local success = (status == 'success') and 1 or 0
-  local values = {1, success, failure, dur, dur}
-  local metrics = {'runs', 'successes', 'failures', 'dur_sum', 'dur_max'}
-  local tiers = {'1m', '1h', '1d'}
-  local k = 4
-  for scope = 1, 2 do
-    local scopename = (scope == 1) and ARGV[18] or '_all'
-    for m = 1, 5 do
-      for t = 1, 3 do
-        local bucket, ret = tonumber(ARGV[10 + t]), tonumber(ARGV[13 + t])
-        local ts = fin - (fin % bucket)
-        if ts >= now - ret then
-          redis.pcall('TS.ADD', KEYS[k], ts, values[m], 'RETENTION', ret, 'ENCODING', 'UNCOMPRESSED',
-            'ON_DUPLICATE', (m == 5) and 'MAX' or 'SUM',
-            'LABELS', 'owner', ARGV[17], 'scope', scopename, 'metric', metrics[m], 'tier', tiers[t])
+# decoding and re-encoding it (measured: about 4x the CPU of the uncompressed form).
+# KEYS[1] owner event stream (its Pub/Sub channel too), KEYS[1+i] execution i (i = 1..n), KEYS[1+n+j] job j
+# (j = 1..m), then 15 series per job and 15 for the owner's `_all` scope: metric (runs successes failures
+# dur_sum dur_max) x tier (1m 1h 1d).
+# ARGV[1] n  ARGV[2] m  ARGV[3] ttl s  ARGV[4] stream maxlen  ARGV[5] now ms  ARGV[6..8] tier ms
+# ARGV[9..11] tier retention ms  ARGV[12] owner; per job j: ARGV[11+2j] job id, ARGV[12+2j] new-job JSON;
+# per execution i from a = 13+2m+8(i-1): doc JSON, status, finishedAt ms, durationMs, job j, job patch JSON
+# (an object), event JSON, its error message as a JSON string or '' (kept as the job's lastError until a
+# newer failure brings another).
+# Returns one letter per execution: c created, f finished (a running execution completed), d duplicate.
+RECORD_BATCH = """
+local n, m, now = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[5])
+local tier_ms = {tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])}
+local ret = {tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11])}
+local tiers, metrics = {'1m', '1h', '1d'}, {'runs', 'successes', 'failures', 'dur_sum', 'dur_max'}
+local series0 = 1 + n + m
+local jobs, samples, touched, codes, lastid = {}, {}, {}, {}, nil
+local function num(v) if v == nil or v == cjson.null then return nil end return tonumber(v) end
+for i = 1, n do
+  local a = 13 + 2 * m + 8 * (i - 1)
+  local ekey, status = KEYS[1 + i], ARGV[a + 1]
+  local final = status ~= 'running'
+  local prev = redis.call('JSON.GET', ekey, '$.status')
+  local code = 'c'
+  if prev then
+    if cjson.decode(prev)[1] ~= 'running' or not final then code = 'd' else
+      redis.call('JSON.MERGE', ekey, '$', ARGV[a])
+      code = 'f'
+    end
+  else
+    redis.call('JSON.SET', ekey, '$', ARGV[a])
+  end
+  codes[i] = code
+  if code ~= 'd' then
+    redis.call('EXPIRE', ekey, ARGV[3])
+    local j = tonumber(ARGV[a + 4])
+    local job = jobs[j]
+    if not job then
+      job = {key = KEYS[1 + n + j], final = false}
+      redis.call('JSON.SET', job.key, '$', ARGV[12 + 2 * j], 'NX')
+      jobs[j] = job
+    end
+    if final then
+      if not job.final then
+        local cur = cjson.decode(redis.call('JSON.GET', job.key, '$.lastRunAt', '$.consecutiveFailures',
+          '$.totalRuns', '$.totalFailures'))
+        job.last = num(cur['$.lastRunAt'][1])
+        job.cf = num(cur['$.consecutiveFailures'][1]) or 0
+        job.runs = num(cur['$.totalRuns'][1]) or 0
+        job.fails = num(cur['$.totalFailures'][1]) or 0
+        job.final = true
+      end
+      local fin, dur = tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
+      local failure = (status == 'failed' or status == 'timeout') and 1 or 0
+      local success = (status == 'success') and 1 or 0
+      if job.last == nil or fin >= job.last then
+        job.last, job.patch = fin, ARGV[a + 5]
+        if failure == 1 then job.cf = job.cf + 1 elseif success == 1 then job.cf = 0 end
+        if ARGV[a + 7] ~= '' then job.err = ARGV[a + 7] end
+      end
+      job.runs, job.fails = job.runs + 1, job.fails + failure
+      local values = {1, success, failure, dur, dur}
+      for scope = 1, 2 do
+        local base = series0 + 15 * ((scope == 1) and (j - 1) or m)
+        for mi = 1, 5 do
+          for t = 1, 3 do
+            local ts = fin - (fin % tier_ms[t])
+            if ts >= now - ret[t] then
+              local k = base + 3 * (mi - 1) + t
+              local s = samples[k]
+              if not s then
+                s = {}; samples[k] = s
+                touched[#touched + 1] = {k, (scope == 1) and ARGV[11 + 2 * j] or '_all', mi, t}
+              end
+              local v = s[ts]
+              if v == nil then s[ts] = values[mi]
+              elseif mi == 5 then if values[mi] > v then s[ts] = values[mi] end
+              else s[ts] = v + values[mi] end
+            end
+          end
         end
-        k = k + 1
       end
     end
+    lastid = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[4], '*', 'type', 'execution', 'data', ARGV[a + 6])
   end
-  local last = cjson.decode(redis.call('JSON.GET', KEYS[2], '$.lastRunAt'))[1]
-  if last == nil or last == cjson.null or fin >= last then
-    redis.call('JSON.MERGE', KEYS[2], '$', ARGV[7])
-    if failure == 1 then redis.call('JSON.NUMINCRBY', KEYS[2], '$.consecutiveFailures', 1)
-    elseif success == 1 then redis.call('JSON.SET', KEYS[2], '$.consecutiveFailures', 0) end
-  end
-  redis.call('JSON.NUMINCRBY', KEYS[2], '$.totalRuns', 1)
-  if failure == 1 then redis.call('JSON.NUMINCRBY', KEYS[2], '$.totalFailures', 1) end
 end
-local id = redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[9], '*', 'type', 'execution', 'data', ARGV[8])
-redis.call('PUBLISH', KEYS[3], id)
-return outcome
+for j, job in pairs(jobs) do
+  if job.final then
+    local counters = string.format('"consecutiveFailures":%d,"totalRuns":%d,"totalFailures":%d}',
+      job.cf, job.runs, job.fails)
+    if job.err then counters = '"lastError":' .. job.err .. ',' .. counters end
+    if job.patch then counters = string.sub(job.patch, 1, -2) .. ',' .. counters else counters = '{' .. counters end
+    redis.call('JSON.MERGE', job.key, '$', counters)
+  end
+end
+for _, row in ipairs(touched) do
+  local k, scopename, mi, t = row[1], row[2], row[3], row[4]
+  for ts, v in pairs(samples[k]) do
+    redis.pcall('TS.ADD', KEYS[k], ts, v, 'RETENTION', ret[t], 'ENCODING', 'UNCOMPRESSED',
+      'ON_DUPLICATE', (mi == 5) and 'MAX' or 'SUM',
+      'LABELS', 'owner', ARGV[12], 'scope', scopename, 'metric', metrics[mi], 'tier', tiers[t])
+  end
+end
+if lastid then redis.call('PUBLISH', KEYS[1], lastid) end
+return table.concat(codes)
 """
 
 # Fixed-window rate limit. KEYS[1] counter; ARGV[1] window seconds. Returns the count after this hit.
@@ -78,5 +129,5 @@ class Scripts:
     """The registered scripts of one Redis client."""
 
     def __init__(self, r: Redis) -> None:
-        self.record_execution: Script = r.register_script(RECORD_EXECUTION)
+        self.record_batch: Script = r.register_script(RECORD_BATCH)
         self.rate_limit: Script = r.register_script(RATE_LIMIT)
