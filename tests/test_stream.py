@@ -80,6 +80,23 @@ def test_last_event_id_replays_what_was_missed(live_server, app):
     assert got == ["r-2", "r-3"]
 
 
+def test_a_replay_longer_than_one_read_arrives_whole_and_in_order(live_server, app):
+    """More than REPLAY_LIMIT missed events (one read's worth) still all arrive after a reconnect."""
+    from ingest_api.stream import REPLAY_LIMIT
+
+    q, stop = start_reader(live_server, ADMIN_KEY)
+    post(live_server, ADMIN_KEY, execution("m-start", "job-live"))
+    first = next_event(q)
+    stop.set()
+    ids = [f"m-{i:05d}" for i in range(REPLAY_LIMIT + 250)]
+    for i in range(0, len(ids), 500):
+        post(live_server, ADMIN_KEY, *(execution(x, "job-live") for x in ids[i:i + 500]))
+    q2, stop2 = start_reader(live_server, ADMIN_KEY, last_id=first["id"])
+    got = [json.loads(next_event(q2)["data"])["execId"] for _ in ids]
+    stop2.set()
+    assert got == ids
+
+
 def test_a_user_never_receives_another_users_events(live_server, app, make_user):
     _uid, other_key = make_user("eve@example.com")
     q, stop = start_reader(live_server, other_key)
