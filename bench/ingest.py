@@ -28,11 +28,8 @@ It asserts no speed; the exit status is non-zero only when a run fails or a veri
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -48,10 +45,11 @@ if str(ROOT) not in sys.path:
 import orjson  # noqa: E402
 import redis  # noqa: E402
 import requests  # noqa: E402
+from servers import BenchError, Gunicorn, log, redis_cpu, start_redis  # noqa: E402  (bench/servers.py)
 
 from chronos import keys  # noqa: E402
 from chronos.config import Settings  # noqa: E402
-from chronos.redis_server import EmbeddedRedis, free_port  # noqa: E402
+from chronos.redis_server import EmbeddedRedis  # noqa: E402
 from chronos.store import jobs as job_store  # noqa: E402
 from chronos.store import users  # noqa: E402
 from chronos.store.recording import CHUNK, EVENT_STREAM_MAXLEN  # noqa: E402
@@ -63,14 +61,6 @@ ADMIN_EMAIL = "bench@example.com"
 ADMIN_PASSWORD = "bench-password-1"
 JOBS = 50
 HOUR_MS = 3_600_000
-
-
-class BenchError(RuntimeError):
-    """A run or a verification failed."""
-
-
-def log(msg: str) -> None:
-    print(msg, flush=True)
 
 
 # ---- the workload --------------------------------------------------------------------------------
@@ -222,53 +212,10 @@ class RawWriter:
 
 # ---- processes -----------------------------------------------------------------------------------
 
-class Gunicorn:
+def web_server(redis_url: str, data_dir: Path, workers: int = 2, threads: int = 8) -> Gunicorn:
     """``gunicorn -k gthread -w 2 --threads 8 'app:create_app()'`` on a free port, as production runs it."""
-
-    def __init__(self, redis_url: str, data_dir: Path, workers: int = 2, threads: int = 8) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = data_dir / "gunicorn.log"
-        self.env = dict(os.environ, REDIS_URL=redis_url, CHRONOS_DATA_DIR=str(data_dir),
-                        CHRONOS_ADMIN_EMAIL=ADMIN_EMAIL, CHRONOS_ADMIN_PASSWORD=ADMIN_PASSWORD,
-                        CHRONOS_BOOTSTRAP_API_KEY=API_KEY, CHRONOS_RATE_LIMIT_PER_MIN="0",
-                        CHRONOS_SECRET_KEY="bench-secret")
-        self.argv = [sys.executable, "-m", "gunicorn", "-k", "gthread", "-w", str(workers), "--threads", str(threads),
-                     "-b", f"127.0.0.1:{self.port}", "--chdir", str(ROOT), "--timeout", "120",
-                     "--no-control-socket", "app:create_app()"]
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self, timeout: float = 90.0) -> None:
-        with open(self.log_path, "ab") as out:
-            self.proc = subprocess.Popen(self.argv, env=self.env, cwd=str(ROOT), stdin=subprocess.DEVNULL,
-                                         stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise BenchError(f"gunicorn exited with {self.proc.returncode}:\n{self.tail()}")
-            try:
-                if requests.get(self.url + "/api/health", timeout=2).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.3)
-        raise BenchError(f"gunicorn not healthy after {timeout:.0f}s:\n{self.tail()}")
-
-    def tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(5)
+    return Gunicorn(redis_url, data_dir, key=API_KEY, admin=(ADMIN_EMAIL, ADMIN_PASSWORD), secret="bench-secret",
+                    workers=workers, threads=threads, name="gunicorn")
 
 
 # ---- the two runs --------------------------------------------------------------------------------
@@ -409,12 +356,6 @@ def used_memory(r: redis.Redis) -> int:
     return int(r.info("memory")["used_memory"])
 
 
-def redis_cpu(r: redis.Redis) -> float:
-    """CPU seconds the Redis server has used (user + system)."""
-    cpu = r.info("cpu")
-    return float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"])
-
-
 # ---- main ----------------------------------------------------------------------------------------
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -453,15 +394,14 @@ def main(argv: list[str] | None = None) -> int:
                                  "so point it at an empty Redis Stack (database 0)")
             where = redis_url
         else:
-            embedded = EmbeddedRedis(tmp / "redis-data", port=free_port())
-            embedded.start()
+            embedded = start_redis(tmp / "redis-data")
             redis_url = embedded.url
             where = f"embedded Redis Stack on port {embedded.port}"
         r = redis.Redis.from_url(redis_url, protocol=2)
         info = r.info("server")
         log(f"Redis {info.get('redis_version')} ({where})")
 
-        web = Gunicorn(redis_url, tmp, workers=args.workers, threads=args.threads)
+        web = web_server(redis_url, tmp, workers=args.workers, threads=args.threads)
         web.start()
         log(f"web: {' '.join(web.argv[2:])} -> {web.url}")
         settings = Settings.load(environ=web.env)

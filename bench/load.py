@@ -37,11 +37,8 @@ import argparse
 import json
 import math
 import multiprocessing as mp
-import os
 import random
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -57,9 +54,18 @@ if str(ROOT) not in sys.path:
 import orjson  # noqa: E402
 import redis  # noqa: E402
 import requests  # noqa: E402
+from servers import (  # noqa: E402  (bench/servers.py)
+    BenchError,
+    Gunicorn,
+    exit_on_sigterm,
+    loadavg,
+    log,
+    redis_cpu,
+    start_redis,
+)
 
 from chronos import keys  # noqa: E402
-from chronos.redis_server import EmbeddedRedis, free_port  # noqa: E402
+from chronos.redis_server import EmbeddedRedis  # noqa: E402
 
 API_KEY = "chr_load_" + "k" * 31
 ADMIN_EMAIL = "load@example.com"
@@ -73,21 +79,6 @@ ERRORS = ("timeout talking to db-3 while loading orders", "connection refused by
           "disk quota exceeded on /var/spool/export", "KeyError: 'customer_id' in nightly report")
 
 
-class BenchError(RuntimeError):
-    """A process could not start or a run could not complete."""
-
-
-def log(msg: str) -> None:
-    print(msg, flush=True)
-
-
-def loadavg() -> str:
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "n/a"
-
-
 def pct(values: list[float], q: float) -> float:
     """The q-quantile (nearest rank) of values; 0 when empty."""
     if not values:
@@ -96,99 +87,12 @@ def pct(values: list[float], q: float) -> float:
     return s[min(len(s) - 1, max(0, math.ceil(q * len(s)) - 1))]
 
 
-def proc_cpu_seconds(pid: int, *, with_children: bool = False) -> float:
-    """User + system CPU seconds of a process (and of its reaped children) from /proc; 0 when gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return 0.0
-    ticks = int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
-    if with_children:
-        ticks += int(fields[13]) + int(fields[14])  # cutime, cstime: workers that exited
-    return ticks / os.sysconf("SC_CLK_TCK")
-
-
-def child_pids(pid: int) -> list[int]:
-    try:
-        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        return []
-
-
 # ---- processes -----------------------------------------------------------------------------------
 
-class Gunicorn:
-    """``gunicorn -k gthread -w W --threads T --no-control-socket 'app:create_app()'`` on a free port."""
-
-    def __init__(self, redis_url: str, data_dir: Path, *, workers: int = 2, threads: int = 32,
-                 port: int | None = None, extra_env: dict[str, str] | None = None, name: str = "web") -> None:
-        self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = data_dir / f"{name}.log"
-        data_dir.mkdir(parents=True, exist_ok=True)
-        self.env = dict(os.environ, REDIS_URL=redis_url, CHRONOS_DATA_DIR=str(data_dir),
-                        CHRONOS_ADMIN_EMAIL=ADMIN_EMAIL, CHRONOS_ADMIN_PASSWORD=ADMIN_PASSWORD,
-                        CHRONOS_BOOTSTRAP_API_KEY=API_KEY, CHRONOS_RATE_LIMIT_PER_MIN="0",
-                        CHRONOS_SECRET_KEY="load-secret", **(extra_env or {}))
-        self.argv = [sys.executable, "-m", "gunicorn", "-k", "gthread", "-w", str(workers), "--threads", str(threads),
-                     "-b", f"127.0.0.1:{self.port}", "--chdir", str(ROOT), "--timeout", "120",
-                     "--graceful-timeout", "10", "--no-control-socket", "app:create_app()"]
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def pid(self) -> int | None:
-        return self.proc.pid if self.proc is not None and self.proc.poll() is None else None
-
-    def start(self, timeout: float = 90.0) -> None:
-        with open(self.log_path, "ab") as out:
-            self.proc = subprocess.Popen(self.argv, env=self.env, cwd=str(ROOT), stdin=subprocess.DEVNULL,
-                                         stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-        self.wait_healthy(timeout)
-
-    def wait_healthy(self, timeout: float = 90.0) -> None:
-        assert self.proc is not None
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise BenchError(f"gunicorn exited with {self.proc.returncode}:\n{self.tail()}")
-            try:
-                if requests.get(self.url + "/api/health", timeout=2).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.3)
-        raise BenchError(f"gunicorn not healthy after {timeout:.0f}s:\n{self.tail()}")
-
-    def workers(self) -> list[int]:
-        return child_pids(self.proc.pid) if self.proc is not None else []
-
-    def cpu_seconds(self) -> float:
-        """CPU of the master and its workers, including workers that already exited."""
-        if self.proc is None:
-            return 0.0
-        return proc_cpu_seconds(self.proc.pid, with_children=True) + sum(
-            proc_cpu_seconds(p) for p in self.workers())
-
-    def tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(5)
-
-
-def redis_cpu(r: redis.Redis) -> float:
-    cpu = r.info("cpu")
-    return float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"])
+def web_server(redis_url: str, data_dir: Path, **options: Any) -> Gunicorn:
+    """The load's web server: gunicorn bootstrapped with this bench's key and admin (see ``Gunicorn``)."""
+    return Gunicorn(redis_url, data_dir, key=API_KEY, admin=(ADMIN_EMAIL, ADMIN_PASSWORD), secret="load-secret",
+                    graceful_timeout=10, **options)
 
 
 def job_definitions(count: int = JOBS) -> list[dict[str, Any]]:
@@ -671,11 +575,6 @@ def report(args: argparse.Namespace, fig: dict[str, Any]) -> None:
             f"errors {c['errors'] or 0}")
 
 
-def exit_on_sigterm() -> None:
-    """SIGTERM (``timeout``, ``make``) unwinds like Ctrl-C, so the finally blocks stop the servers."""
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.collect:
@@ -688,11 +587,10 @@ def main(argv: list[str] | None = None) -> int:
     run: Run | None = None
     load_before = loadavg()
     try:
-        embedded = EmbeddedRedis(tmp / "redis-data", port=free_port())
-        embedded.start()
+        embedded = start_redis(tmp / "redis-data")
         r = redis.Redis.from_url(embedded.url, protocol=2)
         log(f"Redis {r.info('server').get('redis_version')} (embedded, port {embedded.port}, appendfsync everysec)")
-        web = Gunicorn(embedded.url, tmp, workers=args.workers, threads=args.threads)
+        web = web_server(embedded.url, tmp, workers=args.workers, threads=args.threads)
         web.start()
         log(f"web: gunicorn {' '.join(web.argv[3:])} -> {web.url}")
         resp = requests.post(web.url + "/api/ingest/jobs/register", json={"jobs": job_definitions()},

@@ -46,13 +46,22 @@ import load  # noqa: E402  (bench/load.py: the web server, the client processes,
 import orjson  # noqa: E402
 import redis  # noqa: E402
 import requests  # noqa: E402
+from servers import (  # noqa: E402  (bench/servers.py: Redis, gunicorn, CPU figures)
+    ROOT,
+    BenchError,
+    Gunicorn,
+    exit_on_sigterm,
+    loadavg,
+    log,
+    proc_cpu_seconds,
+    redis_cpu,
+    start_redis,
+)
 
 from chronos import keys  # noqa: E402
 from chronos.redis_server import EmbeddedRedis, free_port  # noqa: E402
 
-ROOT = load.ROOT
 FIRE_KEY = "chr_scaleout_fire_" + "f" * 22
-log = load.log
 
 
 def start(argv: list[str], env: dict[str, str], out: Path) -> subprocess.Popen:
@@ -93,7 +102,7 @@ def submit_batch(url: str, sink_port: int, records: int, rate: float) -> str:
     resp = requests.post(url + "/api/batches", data=body, timeout=120,
                          headers={"x-api-key": load.API_KEY, "Content-Type": "application/x-ndjson"})
     if resp.status_code != 202:
-        raise load.BenchError(f"batch submission: HTTP {resp.status_code}: {resp.text[:300]}")
+        raise BenchError(f"batch submission: HTTP {resp.status_code}: {resp.text[:300]}")
     return resp.headers["X-Job-ID"]
 
 
@@ -171,22 +180,21 @@ def main(argv: list[str] | None = None) -> int:
     from chronos.scheduling import cron, registry
 
     args = parse_args(argv)
-    load.exit_on_sigterm()
+    exit_on_sigterm()
     tmp = Path(tempfile.mkdtemp(prefix="chronos-scaleout-"))
     embedded: EmbeddedRedis | None = None
-    webs: list[load.Gunicorn] = []
+    webs: list[Gunicorn] = []
     workers: list[subprocess.Popen] = []
     sink: subprocess.Popen | None = None
     run: load.Run | None = None
-    load_before = load.loadavg()
+    load_before = loadavg()
     try:
-        embedded = EmbeddedRedis(tmp / "redis-data", port=free_port())
-        embedded.start()
+        embedded = start_redis(tmp / "redis-data")
         r = redis.Redis.from_url(embedded.url, protocol=2)
         log(f"Redis {r.info('server').get('redis_version')} (embedded, port {embedded.port}); "
             f"load average {load_before}")
         for i in (1, 2):
-            web = load.Gunicorn(embedded.url, tmp, workers=args.web_workers, threads=args.threads, name=f"web{i}")
+            web = load.web_server(embedded.url, tmp, workers=args.web_workers, threads=args.threads, name=f"web{i}")
             web.start()
             webs.append(web)
         log(f"web servers: {webs[0].url} and {webs[1].url} (gunicorn -k gthread -w {args.web_workers} "
@@ -209,12 +217,12 @@ def main(argv: list[str] | None = None) -> int:
         resp2 = requests.post(webs[1].url + "/api/ingest/jobs/register", json={"jobs": fire_defs},
                               headers={"x-api-key": FIRE_KEY}, timeout=30)
         if resp.status_code != 200 or resp2.status_code != 200:
-            raise load.BenchError(f"registration failed: {resp.status_code} {resp.text[:200]} / "
+            raise BenchError(f"registration failed: {resp.status_code} {resp.text[:200]} / "
                                   f"{resp2.status_code} {resp2.text[:200]}")
         deadline = time.monotonic() + 60
         while {n["pid"] for n in registry.list_nodes(r) if n["alive"]} < {p.pid for p in scheds}:
             if any(p.poll() is not None for p in workers) or time.monotonic() > deadline:
-                raise load.BenchError("a scheduler or batch runner did not start (see the logs with --keep)")
+                raise BenchError("a scheduler or batch runner did not start (see the logs with --keep)")
             time.sleep(0.2)
 
         run_id = f"{int(time.time()):x}"
@@ -222,9 +230,9 @@ def main(argv: list[str] | None = None) -> int:
         run.start()
         sched = cron.parse(args.schedule)
         r.config_resetstat()
-        mem0, rcpu0 = int(r.info("memory")["used_memory"]), load.redis_cpu(r)
+        mem0, rcpu0 = int(r.info("memory")["used_memory"]), redis_cpu(r)
         wcpu0 = [w.cpu_seconds() for w in webs]
-        pcpu0 = [load.proc_cpu_seconds(p.pid) for p in workers]
+        pcpu0 = [proc_cpu_seconds(p.pid) for p in workers]
         t0 = run.go()
         lo = cron.CronCache().next_after(sched, int(t0 * 1000) + 1000)
         hi = int((t0 + args.seconds) * 1000) - 1
@@ -236,13 +244,13 @@ def main(argv: list[str] | None = None) -> int:
         at_end: dict[str, Any] = {}
 
         def ingest_done(_acked: int) -> None:
-            at_end.update(redis=load.redis_cpu(r), mem=int(r.info("memory")["used_memory"]),
-                          web=[w.cpu_seconds() for w in webs], procs=[load.proc_cpu_seconds(p.pid) for p in workers])
+            at_end.update(redis=redis_cpu(r), mem=int(r.info("memory")["used_memory"]),
+                          web=[w.cpu_seconds() for w in webs], procs=[proc_cpu_seconds(p.pid) for p in workers])
 
         results = run.collect(ingest_done)
         time.sleep(max(0.0, (hi - time.time() * 1000) / 1000) + 2.5)  # the last due time's fire
         batch = wait_batch(webs[0].url, batch_id, timeout=max(60.0, args.seconds))
-        load_after = load.loadavg()
+        load_after = loadavg()
         codes = stop(workers)
         fig = load.summarize(args, results)
         load.report(args, fig)
@@ -296,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
                   "loadavg_after": load_after, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
         log("RESULT " + json.dumps(load.rounded(record), separators=(",", ":")))
         return 0 if not problems else 1
-    except load.BenchError as exc:
+    except BenchError as exc:
         log(f"bench failed: {exc}")
         return 1
     finally:
