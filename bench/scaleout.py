@@ -42,10 +42,19 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
-import load  # noqa: E402  (bench/load.py: the web server, the client processes, the count check)
 import orjson  # noqa: E402
 import redis  # noqa: E402
 import requests  # noqa: E402
+from load_clients import API_KEY, Run, job_definitions, web_server  # noqa: E402  (bench/load.py's clients)
+from load_report import (  # noqa: E402  (bench/load.py's figures and count check)
+    exists_count,
+    owner_of,
+    pct,
+    report,
+    rounded,
+    summarize,
+    verify,
+)
 from servers import (  # noqa: E402  (bench/servers.py: Redis, gunicorn, CPU figures)
     ROOT,
     BenchError,
@@ -100,7 +109,7 @@ def submit_batch(url: str, sink_port: int, records: int, rate: float) -> str:
     body = b"\n".join([orjson.dumps(config)] + [orjson.dumps({"id": i, "payload": {"n": i, "kind": "scaleout"}})
                                                  for i in range(records)]) + b"\n"
     resp = requests.post(url + "/api/batches", data=body, timeout=120,
-                         headers={"x-api-key": load.API_KEY, "Content-Type": "application/x-ndjson"})
+                         headers={"x-api-key": API_KEY, "Content-Type": "application/x-ndjson"})
     if resp.status_code != 202:
         raise BenchError(f"batch submission: HTTP {resp.status_code}: {resp.text[:300]}")
     return resp.headers["X-Job-ID"]
@@ -109,7 +118,7 @@ def submit_batch(url: str, sink_port: int, records: int, rate: float) -> str:
 def wait_batch(url: str, batch_id: str, timeout: float) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
-        summary = requests.get(f"{url}/api/batches/{batch_id}", headers={"x-api-key": load.API_KEY}, timeout=30).json()
+        summary = requests.get(f"{url}/api/batches/{batch_id}", headers={"x-api-key": API_KEY}, timeout=30).json()
         if summary.get("state") in ("completed", "cancelled") or time.monotonic() > deadline:
             return summary
         time.sleep(0.5)
@@ -139,7 +148,7 @@ def collect_fires(r: redis.Redis, owner: str, jobs: int, lo: int, hi: int, dues:
     expected = {(f"tick-{i:03d}", d) for i in range(jobs) for d in dues}
     return {"fires_expected": len(expected), "fires": sum(dispatched.values()),
             "duplicates": sum(c - 1 for c in dispatched.values() if c > 1),
-            "gaps": len(expected - set(dispatched)), "lag_p50_ms": load.pct(lag, .5), "lag_p99_ms": load.pct(lag, .99),
+            "gaps": len(expected - set(dispatched)), "lag_p50_ms": pct(lag, .5), "lag_p99_ms": pct(lag, .99),
             "lag_max_ms": max(lag, default=0), "fire_log_outcomes": dict(outcomes),
             "fires_by_scheduler_pid": dict(by)}
 
@@ -186,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     webs: list[Gunicorn] = []
     workers: list[subprocess.Popen] = []
     sink: subprocess.Popen | None = None
-    run: load.Run | None = None
+    run: Run | None = None
     load_before = loadavg()
     try:
         embedded = start_redis(tmp / "redis-data")
@@ -194,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         log(f"Redis {r.info('server').get('redis_version')} (embedded, port {embedded.port}); "
             f"load average {load_before}")
         for i in (1, 2):
-            web = load.web_server(embedded.url, tmp, workers=args.web_workers, threads=args.threads, name=f"web{i}")
+            web = web_server(embedded.url, tmp, workers=args.web_workers, threads=args.threads, name=f"web{i}")
             web.start()
             webs.append(web)
         log(f"web servers: {webs[0].url} and {webs[1].url} (gunicorn -k gthread -w {args.web_workers} "
@@ -208,10 +217,10 @@ def main(argv: list[str] | None = None) -> int:
         sink_port = free_port()
         sink = start([sys.executable, "-m", "batch_runner.sink", "--port", str(sink_port)], env, tmp / "sink.log")
 
-        owner = load._owner(r)
+        owner = owner_of(r)
         owner2 = fire_owner(r)
-        resp = requests.post(webs[0].url + "/api/ingest/jobs/register", json={"jobs": load.job_definitions()},
-                             headers={"x-api-key": load.API_KEY}, timeout=30)
+        resp = requests.post(webs[0].url + "/api/ingest/jobs/register", json={"jobs": job_definitions()},
+                             headers={"x-api-key": API_KEY}, timeout=30)
         fire_defs = [{"id": f"tick-{i:03d}", "name": f"Tick {i}", "schedule": args.schedule, "graceSeconds": 3600}
                      for i in range(args.fire_jobs)]
         resp2 = requests.post(webs[1].url + "/api/ingest/jobs/register", json={"jobs": fire_defs},
@@ -226,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(0.2)
 
         run_id = f"{int(time.time()):x}"
-        run = load.Run(args, [w.url for w in webs], run_id)
+        run = Run(args, [w.url for w in webs], run_id)
         run.start()
         sched = cron.parse(args.schedule)
         r.config_resetstat()
@@ -252,8 +261,8 @@ def main(argv: list[str] | None = None) -> int:
         batch = wait_batch(webs[0].url, batch_id, timeout=max(60.0, args.seconds))
         load_after = loadavg()
         codes = stop(workers)
-        fig = load.summarize(args, results)
-        load.report(args, fig)
+        fig = summarize(args, results)
+        report(args, fig)
         share = [sum(c["acked"] for c in results["ingest"] if c["client"] % 2 == i) for i in (0, 1)]
         log(f"ingest share: server 1 {share[0]:,}, server 2 {share[1]:,} executions")
 
@@ -276,8 +285,8 @@ def main(argv: list[str] | None = None) -> int:
             f"schedulers {proc_s[0]:.1f} + {proc_s[1]:.1f}, batch runners {proc_s[2]:.1f} + {proc_s[3]:.1f}")
         mem_per_exec = (at_end["mem"] - mem0) / acked if acked else 0.0
         unacked = [(c["client"], c["unacked"]) for c in results["ingest"] if c["unacked"]]
-        stored_unacked = load.exists_count(r, owner, run_id, unacked, args.batch) if unacked else 0
-        counts, problems = load.verify(r, webs[1].url, owner, acked, stored_unacked, int(t0 * 1000))
+        stored_unacked = exists_count(r, owner, run_id, unacked, args.batch) if unacked else 0
+        counts, problems = verify(r, webs[1].url, owner, acked, stored_unacked, int(t0 * 1000))
         log("counts: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
         if fires["duplicates"]:
             problems.append(f"DUPLICATE FIRES: {fires['duplicates']}")
@@ -302,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
                   "runner_cpu_s": [round(x, 1) for x in proc_s[2:]], "redis_bytes_per_exec": round(mem_per_exec),
                   "counts": counts, "verified": not problems, "loadavg_before": load_before,
                   "loadavg_after": load_after, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
-        log("RESULT " + json.dumps(load.rounded(record), separators=(",", ":")))
+        log("RESULT " + json.dumps(rounded(record), separators=(",", ":")))
         return 0 if not problems else 1
     except BenchError as exc:
         log(f"bench failed: {exc}")
