@@ -122,7 +122,7 @@ BENCH_SHORT = \
 	step ingest 600 $(VPY) bench/ingest.py --quick; \
 	step load 600 $(VPY) bench/load.py --quick; \
 	step scaleout 600 $(VPY) bench/scaleout.py --quick; \
-	step faults 900 $(VPY) -m pytest -q -s -p no:cacheprovider tests/test_faults.py; \
+	step faults 900 $(VPY) -m pytest -q -s -p no:cacheprovider tests/test_faults_*.py; \
 	step scheduler 600 $(VPY) bench/scheduler.py --jobs 1000 --seconds 20; \
 	step batch 600 $(VPY) bench/batch.py --n 20000 --no-aiohttp; \
 	step sdk_overhead 600 $(VPY) bench/sdk_overhead.py --quick; \
@@ -131,7 +131,7 @@ BENCH_SHORT = \
 BENCH_LONG = \
 	step load 900 $(VPY) bench/load.py --seconds 300; \
 	step scaleout 900 $(VPY) bench/scaleout.py --seconds 120; \
-	step faults 1800 env CHRONOS_SOAK_SECONDS=120 $(VPY) -m pytest -q -s -p no:cacheprovider tests/test_faults.py; \
+	step faults 1800 env CHRONOS_SOAK_SECONDS=120 $(VPY) -m pytest -q -s -p no:cacheprovider tests/test_faults_*.py; \
 	step ingest 900 $(VPY) bench/ingest.py; \
 	step scheduler 900 $(VPY) bench/scheduler.py; \
 	step batch 900 $(VPY) bench/batch.py; \
