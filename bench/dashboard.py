@@ -216,12 +216,17 @@ def payloads(job_id: str, exec_id: str, busiest: list[str]) -> list[tuple[str, s
                 P(jobs.app, "value", "__any__"), P(jobs.sort, "value", sort), P(jobs.page_size, "value", "25"),
                 P(jobs.page, "active_page", page), *live]
 
-    def explore(q: str = "", job_: str = "", status: list[str] | None = None, rng: str = "168") -> dict[str, Any]:
+    def explore(q: str = "", job_: str = "", status: list[str] | None = None, rng: str = "168",
+                page: int = 1) -> dict[str, Any]:
         return call([(explorer.table, "children"), (explorer.total, "children"), (explorer.page, "max_value"),
                      (explorer.page, "active_page"), (explorer.sync, "data")],
                     [P(explorer.q, "value", q), P(explorer.job, "value", job_),
                      P(explorer.status, "value", status or []), P(explorer.range, "value", rng),
-                     P(explorer.page, "active_page", 1)])
+                     P(explorer.page, "active_page", page)])
+
+    def job_runs(status: str = "__any__", page: int = 1) -> dict[str, Any]:
+        return job_call([(job.table, "children"), (job.page, "max_value"), (job.page, "active_page")],
+                        [P(job.status, "value", status), P(job.page, "active_page", page)])
 
     def job_call(outputs: list[tuple[str, str]], middle: list[Any]) -> dict[str, Any]:
         return call(outputs, [P(job.id, "data", job_id), *middle, *live])
@@ -242,16 +247,13 @@ def payloads(job_id: str, exec_id: str, busiest: list[str]) -> list[tuple[str, s
                                                   [P(job.range, "value", "24")])),
         ("Job", "refresh_charts (30 days)", job_call([(job.duration_chart, "figure"), (job.runs_chart, "figure")],
                                                      [P(job.range, "value", "720")])),
-        ("Job", "refresh_executions", job_call([(job.table, "children"), (job.page, "max_value"),
-                                                (job.page, "active_page")],
-                                               [P(job.status, "value", "__any__"), P(job.page, "active_page", 1)])),
-        ("Job", "refresh_executions (failed)", job_call([(job.table, "children"), (job.page, "max_value"),
-                                                         (job.page, "active_page")],
-                                                        [P(job.status, "value", "failed"),
-                                                         P(job.page, "active_page", 1)])),
+        ("Job", "refresh_executions", job_runs()),
+        ("Job", "refresh_executions (failed)", job_runs(status="failed")),
+        ("Job", "refresh_executions (page 50)", job_runs(page=50)),
         ("Execution", "show", call([(execution.body, "children")], [P(execution.id, "data", exec_id)])),
         ("Executions", "search (7 days)", explore()),
         ("Executions", "search (any time)", explore(rng="all")),
+        ("Executions", "search (7 days, page 400)", explore(page=400)),
         ("Executions", "search ('timeout', failed+timeout)", explore(q="timeout", status=["failed", "timeout"])),
         ("Executions", "search (one job, 30 days)", explore(job_=job_id, rng="720")),
         ("Analytics", "refresh_runs (30 days, day)", call(

@@ -59,6 +59,31 @@ def page_response(page: Page) -> dict[str, Any]:
             "nextCursor": str(nxt) if nxt is not None else None}
 
 
+def execution_page_args() -> tuple[exec_store.Cursor | None, int, int]:
+    """(after, offset, limit) for the execution lists: ``cursor`` is a ``nextCursor`` token, or (as before
+    tokens existed) a row offset, which ``offset`` may give too."""
+    token = request.args.get("cursor") or ""
+    if not token.startswith("k"):
+        return (None, *page_args())
+    try:
+        after = exec_store.Cursor.from_token(token)
+    except ValueError:
+        raise ApiError("cursor: pass the nextCursor of the previous page", 400) from None
+    try:
+        limit = int(request.args.get("limit", 50))
+    except ValueError:
+        raise ApiError("limit must be an integer", 400) from None
+    if limit < 1:
+        raise ApiError("limit must be >= 1", 400)
+    return after, 0, min(limit, MAX_LIMIT)
+
+
+def execution_page_response(page: Page) -> dict[str, Any]:
+    """A page of executions; ``nextCursor`` resumes after its last row, so a run recorded meanwhile never
+    shifts the next page."""
+    return {"items": [to_api(d) for d in page.items], "total": page.total, "nextCursor": page.next_cursor}
+
+
 def _status_arg() -> tuple[str, ...]:
     raw = request.args.get("status", "")
     values = tuple(s for s in raw.split(",") if s)
@@ -95,10 +120,11 @@ def load_job(job_id: str) -> dict[str, Any]:
 @require("read")
 def job_executions(job_id: str):
     job = load_job(job_id)
-    offset, limit = page_args()
+    after, offset, limit = execution_page_args()
     q = exec_store.ExecutionQuery(owner=job["owner"], job_id=job["id"], status=_status_arg(),
-                                  from_ms=instant_arg("from"), to_ms=instant_arg("to"), offset=offset, limit=limit)
-    return jsonify(page_response(exec_store.search_executions(store.client, q)))
+                                  from_ms=instant_arg("from"), to_ms=instant_arg("to"), offset=offset, limit=limit,
+                                  after=after)
+    return jsonify(execution_page_response(exec_store.search_executions(store.client, q)))
 
 
 def public_base() -> str:
@@ -126,14 +152,14 @@ def ping_key():
 @bp.get("/executions")
 @require("read")
 def list_executions():
-    offset, limit = page_args()
+    after, offset, limit = execution_page_args()
     q = exec_store.ExecutionQuery(
         owner=g.principal.owner_filter(), q=request.args.get("q", "")[:500], job_id=request.args.get("jobId") or None,
         status=_status_arg(), from_ms=instant_arg("from"), to_ms=instant_arg("to"),
         label=request.args.get("label") or None, app=request.args.get("app") or None,
-        offset=offset, limit=limit,
+        offset=offset, limit=limit, after=after,
     )
-    return jsonify(page_response(exec_store.search_executions(store.client, q)))
+    return jsonify(execution_page_response(exec_store.search_executions(store.client, q)))
 
 
 @bp.get("/executions/<path:exec_id>")

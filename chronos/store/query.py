@@ -13,6 +13,7 @@ class Page:
     items: list[dict[str, Any]] = field(default_factory=list)
     offset: int = 0
     limit: int = 50
+    next_cursor: str | None = None  # a token for the next page's query, where the store supports one
 
     @property
     def next_offset(self) -> int | None:
