@@ -162,6 +162,9 @@ def main(argv: list[str] | None = None) -> int:
         log(f"server CPU during the load: web {web_s:.1f} s + Redis {redis_s:.1f} s = "
             f"{acked / max(1e-9, web_s):,.0f} executions per web CPU-second, {acked / max(1e-9, redis_s):,.0f} per "
             f"Redis CPU-second, {per_core:,.0f} per server CPU-second")
+        if fig["client_cpu_s"]:
+            log("load generator CPU (same machine): " + ", ".join(f"{role} {v:.1f} s" for role, v in
+                                                                 fig["client_cpu_s"].items()))
         log(f"Redis memory: +{(cpu_at_end['mem'] - mem0) / 1e6:.1f} MB = {mem_per_exec:,.0f} bytes per execution")
         top = sorted(commands.items(), key=lambda kv: -kv[1]["usec"])[:6]
         log("Redis time per acknowledged execution (commands inside scripts are counted again on their own): " +

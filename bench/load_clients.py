@@ -160,7 +160,7 @@ def ingest_role(cfg: dict[str, Any], first_client: int, clients: int, ready: Any
                             "per_second": dict(per_second)})
 
     _run_clients(client, range(first_client, first_client + clients), ready, "ingest")
-    out.put({"role": "ingest", "clients": results})
+    out.put({"role": "ingest", "clients": results, "cpu": time.process_time()})
 
 
 def reader_role(cfg: dict[str, Any], readers: int, ready: Any, start_at: Any, out: Any) -> None:
@@ -220,7 +220,7 @@ def reader_role(cfg: dict[str, Any], readers: int, ready: Any, start_at: Any, ou
             errors.update(errs)
 
     _run_clients(reader, range(readers), ready, "readers")
-    out.put({"role": "readers", "lat": dict(lat), "errors": dict(errors)})
+    out.put({"role": "readers", "lat": dict(lat), "errors": dict(errors), "cpu": time.process_time()})
 
 
 def stream_role(cfg: dict[str, Any], streams: int, ready: Any, start_at: Any, expected: Any, out: Any) -> None:
@@ -299,7 +299,7 @@ def stream_role(cfg: dict[str, Any], streams: int, ready: Any, start_at: Any, ex
     ready.put("streams")
     for t in threads:
         t.join()
-    out.put({"role": "streams", "clients": results})
+    out.put({"role": "streams", "clients": results, "cpu": time.process_time()})
 
 
 def _id_tuple(entry_id: str) -> tuple[int, int]:
@@ -356,7 +356,7 @@ class Run:
 
     def collect(self, on_ingest_done: Any = None) -> dict[str, Any]:
         """Results of every role; ``on_ingest_done(acked)`` runs once the ingest clients have reported."""
-        results: dict[str, Any] = {"ingest": [], "readers": None, "streams": None}
+        results: dict[str, Any] = {"ingest": [], "readers": None, "streams": None, "client_cpu": Counter()}
         ingest_left = self.ingest_procs
         deadline = time.time() + self.args.seconds + 300
         for _ in self.procs:
@@ -364,6 +364,7 @@ class Run:
                 msg = self.out.get(timeout=max(1.0, deadline - time.time()))
             except Exception as exc:  # noqa: BLE001 - queue.Empty
                 raise BenchError("a client process did not report in time") from exc
+            results["client_cpu"][msg["role"]] += msg.get("cpu", 0.0)
             if msg["role"] == "ingest":
                 results["ingest"] += msg["clients"]
                 ingest_left -= 1

@@ -65,6 +65,8 @@ def summarize(args: argparse.Namespace, results: dict[str, Any]) -> dict[str, An
     st = results.get("streams")
     if st:
         fig["stream_clients"] = sorted(st["clients"], key=lambda c: c["client"])
+    # The load generator runs on the same machine: the CPU its processes used (stream clients until drained).
+    fig["client_cpu_s"] = {role: round(v, 1) for role, v in sorted(results.get("client_cpu", {}).items())}
     return fig
 
 
