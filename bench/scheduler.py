@@ -2,20 +2,23 @@
 """Scheduler benchmark: N jobs on a seconds schedule, several real scheduler processes, one Redis.
 
     python bench/scheduler.py                      # 10,000 jobs, */5 seconds, 2 processes, 60 s window
-    python bench/scheduler.py --jobs 1000 --seconds 20 --quick-check
+    python bench/scheduler.py --jobs 1000 --seconds 20
+    python bench/scheduler.py --fire-ahead 0       # claim every fire at its due time (no claiming ahead)
     python bench/scheduler.py --redis-url redis://127.0.0.1:6379/0   # an EMPTY database: it is flushed
 
 1. Starts its own Redis Stack (embedded, temp dir, free port) unless ``--redis-url`` is given.
 2. Registers the jobs the way the SDK does (``chronos.store.jobs.upsert``), spread over enough owners
    that every owner's event stream holds all its triggers of the window (streams are capped at 10,000).
-3. Starts ``--procs`` processes of ``python -m scheduler --no-server-jobs`` (the production entry point).
+3. Starts ``--procs`` processes of ``python -m scheduler --no-server-jobs`` (the production entry point;
+   ``--fire-ahead`` is passed on when given, else the scheduler's default applies).
 4. Measures the fires due in a window of ``--seconds`` that starts once every process has registered:
    each fire is the ``job:trigger`` entry in its owner's stream; lag = the entry's Redis timestamp minus
    the due time. Duplicates are (job, due time) pairs dispatched more than once; gaps are due times in the
    window that were never dispatched.
 
-Prints lag p50 / p90 / p99 / max, duplicates, gaps and each process's claim counters. Exit status 1 when
-there is a duplicate or a gap (lag is reported, not asserted).
+Prints lag p50 / p90 / p99 / max, duplicates, gaps, each process's claim counters and the load average
+before and after (the figures depend on what else the machine runs). Exit status 1 when there is a
+duplicate or a gap (lag is reported, not asserted).
 """
 from __future__ import annotations
 
@@ -63,10 +66,11 @@ def setup_jobs(r: redis.Redis, n: int, schedule: str, owners: int) -> list[str]:
     return names
 
 
-def start_procs(count: int, url: str, max_sleep: float, level: str) -> list[subprocess.Popen]:
+def start_procs(count: int, url: str, max_sleep: float, level: str, fire_ahead: float | None) -> list[subprocess.Popen]:
     env = {**os.environ, "REDIS_URL": url, "PYTHONPATH": str(ROOT)}
+    ahead = [] if fire_ahead is None else ["--fire-ahead", str(fire_ahead)]
     return [subprocess.Popen([sys.executable, "-m", "scheduler", "--no-server-jobs", "--max-sleep", str(max_sleep),
-                              "--log-level", level], cwd=ROOT, env=env) for _ in range(count)]
+                              "--log-level", level, *ahead], cwd=ROOT, env=env) for _ in range(count)]
 
 
 def wait_registered(r: redis.Redis, procs: list[subprocess.Popen], timeout: float = 60) -> None:
@@ -110,7 +114,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=int, default=60, help="length of the measured window")
     p.add_argument("--procs", type=int, default=2)
     p.add_argument("--max-sleep", type=float, default=1.0)
-    p.add_argument("--log-level", default="WARNING", help="the scheduler processes' (INFO shows slow ticks)")
+    p.add_argument("--log-level", default="WARNING", help="the scheduler processes' (INFO shows slow rounds)")
+    p.add_argument("--fire-ahead", type=float, default=None,
+                   help="seconds the schedulers claim SDK fires ahead (default: the scheduler's own default)")
     p.add_argument("--redis-url", help="an empty Redis Stack database (flushed); default: an embedded one")
     args = p.parse_args(argv)
 
@@ -133,7 +139,8 @@ def main(argv: list[str] | None = None) -> int:
         t = time.monotonic()
         names = setup_jobs(r, args.jobs, args.schedule, owners)
         log(f"{args.jobs} jobs ({args.schedule!r}) over {owners} owners registered in {time.monotonic() - t:.1f} s")
-        procs = start_procs(args.procs, url, args.max_sleep, args.log_level)
+        load_before = " ".join(f"{x:.2f}" for x in os.getloadavg())
+        procs = start_procs(args.procs, url, args.max_sleep, args.log_level, args.fire_ahead)
         wait_registered(r, procs)
         now = int(time.time() * 1000)
         lo = cron.CronCache().next_after(sched, now + 2000)  # the first due time after a short warm-up
@@ -156,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         log(f"duplicates {dupes}  gaps {gaps}")
         for n in nodes:
             log(f"  process {n['id']}: {n.get('stats', {})}")
+        log(f"load average before {load_before}, after {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         info = r.info("cpu")
         log(f"redis CPU (user+sys) {info['used_cpu_user'] + info['used_cpu_sys']:.1f} s; "
             f"memory {r.info('memory')['used_memory_human']}")

@@ -12,6 +12,9 @@ from chronos.config import Settings
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="chronos scheduler", description="fire schedules, watch jobs, send alerts")
     p.add_argument("--max-sleep", type=float, default=1.0, help="longest pause between ticks, in seconds")
+    p.add_argument("--fire-ahead", type=float, default=2.0,
+                   help="claim SDK jobs' fires this many seconds before they are due and send the triggers "
+                        "at the due time (0: claim when due)")
     p.add_argument("--workers", type=int, default=None, help="threads for server-side jobs (default: settings)")
     p.add_argument("--no-server-jobs", action="store_true", help="fire triggers and watch, but run no server-side job")
     p.add_argument("--data-dir", help="the data directory (where the embedded Redis keeps its files)")
@@ -30,7 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"chronos scheduler: {exc}", file=sys.stderr)
         return 1
     sched = Scheduler(r, settings, max_sleep=args.max_sleep, workers=args.workers,
-                      run_server_jobs=not args.no_server_jobs)
+                      run_server_jobs=not args.no_server_jobs, fire_ahead_ms=int(args.fire_ahead * 1000))
     return sched.run()
 
 

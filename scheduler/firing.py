@@ -1,14 +1,21 @@
 """Firing due jobs: read them from the jobs index by ``nextRunAt``, claim, then dispatch.
 
-Due jobs come from ``FT.SEARCH idx:chr:jobs "@nextRunAt:[-inf now] -@state:{paused}" SORTBY nextRunAt``
-a page at a time (never a scan of every job). A claimed job's ``nextRunAt`` moves past ``now``, so the
-next page starts over at offset 0 and sees the jobs not yet handled; jobs seen earlier in the same tick
-are skipped, which bounds the work of one tick even when claims are lost or fail.
+Due jobs come from ``FT.SEARCH idx:chr:jobs "@nextRunAt:[-inf horizon]" -@state:{paused}" SORTBY nextRunAt``
+a page at a time (never a scan of every job). A claimed job's ``nextRunAt`` moves past the horizon, so the
+next page starts over at offset 0 and sees the jobs not yet handled; jobs seen earlier in the same round
+are skipped, which bounds the work of one round even when claims are lost or fail.
+
+The horizon is ``now`` plus ``ahead_ms``: an SDK job whose next fire is due within ``ahead_ms`` is claimed
+now with that one fire planned at its due time, and its trigger waits in the pending set until
+``release_due`` sends it at the due time (``chronos.scheduling.claims``). With thousands of jobs due at the
+same instant, the claims (a document write each) are then done before the instant and only the sends after
+it. Server-side jobs are claimed when due (they run in this process). ``ahead_ms=0`` claims everything at
+its due time.
 """
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import orjson
@@ -24,9 +31,11 @@ from chronos.store.query import decode_docs
 log = logging.getLogger(__name__)
 
 SERVER_TYPES = ("http", "shell", "email")
-DUE_QUERY = "@nextRunAt:[-inf {now}] -@state:{{paused}}"
+DUE_QUERY = "@nextRunAt:[-inf {horizon}] -@state:{{paused}}"
 NOT_MONITORED_STATES = ("paused", "missed")
 DEFAULT_GRACE_S = 60
+OUTCOMES = {a: a.value for a in FireAction}  # (an enum's .value is a slow property in a loop of thousands)
+CLAIM_CHUNK = 250  # jobs per claim script call: bounds how long one call holds Redis (~10 ms)
 
 ServerDispatch = Callable[[dict[str, Any], int, str], str]  # (job, due, fire id) -> outcome
 
@@ -38,8 +47,9 @@ class FireStats:
     dispatched: int = 0
     missed: int = 0
     coalesced: int = 0
-    lags_ms: list[int] = field(default_factory=list)
-    more: bool = False  # the per-tick limit stopped us with due jobs left
+    ahead: int = 0      # of the claimed, those claimed ahead of their due time
+    released: int = 0   # triggers claimed ahead and sent at their due time (by this process)
+    more: bool = False  # the per-round limit stopped us with due jobs left
 
     def add(self, other: "FireStats") -> None:
         self.claimed += other.claimed
@@ -47,6 +57,8 @@ class FireStats:
         self.dispatched += other.dispatched
         self.missed += other.missed
         self.coalesced += other.coalesced
+        self.ahead += other.ahead
+        self.released += other.released
 
 
 def is_server_job(job: dict[str, Any]) -> bool:
@@ -62,12 +74,15 @@ class Firer:
     """Claims and dispatches the due fires of every owner's jobs."""
 
     def __init__(self, r: Redis, node_id: str, *, server_dispatch: ServerDispatch | None = None,
-                 page_size: int = 500, max_per_tick: int = 20_000) -> None:
+                 page_size: int = 1000, max_per_tick: int = 20_000, ahead_ms: int = 0) -> None:
         self.r = r
         self.node_id = node_id
         self.claim_script = r.register_script(claims.CLAIM)
+        self.release_script = r.register_script(claims.RELEASE)
         self.cache = cron.CronCache()
         self.planner = policy.Planner(self.cache)
+        self.ahead_planner = policy.Planner(self.cache)  # plans at the due time of fires claimed ahead
+        self.ahead_ms = ahead_ms
         self.server_dispatch = server_dispatch
         self.page_size = page_size
         self.max_per_tick = max_per_tick
@@ -76,7 +91,7 @@ class Firer:
         self.descending = False
 
     def due_page(self, now: int, offset: int) -> list[dict[str, Any]]:
-        res = self.r.execute_command("FT.SEARCH", keys.IDX_JOBS, DUE_QUERY.format(now=int(now)),
+        res = self.r.execute_command("FT.SEARCH", keys.IDX_JOBS, DUE_QUERY.format(horizon=int(now) + self.ahead_ms),
                                      "SORTBY", "nextRunAt", "DESC" if self.descending else "ASC",
                                      "LIMIT", offset, self.page_size, "DIALECT", 2)
         return decode_docs(res)
@@ -92,8 +107,24 @@ class Firer:
         raw = fields.get(b"nextRunAt")
         return int(float(raw)) if raw is not None else None
 
+    def next_wake(self, now: int) -> int | None:
+        """When the next round has work: a pending trigger falls due, or a job's fire comes within reach."""
+        nxt = self.next_due()
+        if nxt is not None and nxt - self.ahead_ms > now:
+            nxt -= self.ahead_ms  # claim it ahead (a job already within reach is a server-side one: at its due)
+        wake = [x for x in (nxt, claims.next_release(self.r)) if x is not None]
+        return min(wake) if wake else None
+
+    def release(self, now: int) -> int:
+        """Send the triggers claimed ahead that are due at ``now``."""
+        return claims.release_due(self.r, self.release_script, now, descending=self.descending)
+
     def fire_due(self, now: int) -> FireStats:
+        """Send the pending triggers due at ``now``, then claim (and dispatch, or hold until due) the fires
+        due by ``now + ahead_ms``."""
         stats = FireStats()
+        # Whatever this process's own ahead_ms: the pending triggers may be another scheduler's.
+        stats.released = self.release(now)
         seen: set[tuple[str, str]] = set()
         offset = 0
         while len(seen) < self.max_per_tick:
@@ -104,14 +135,18 @@ class Firer:
             if not fresh:
                 offset += len(docs)  # every job on this page was handled and is (for now) still due
                 continue
-            for d in fresh:
-                seen.add((d.get("owner"), d.get("id")))
-            stats.add(self._claim_and_dispatch(fresh, now, stats))
+            for start in range(0, len(fresh), CLAIM_CHUNK):
+                part = fresh[start:start + CLAIM_CHUNK]
+                seen.update((d.get("owner"), d.get("id")) for d in part)
+                got = self._claim_and_dispatch(part, now)
+                stats.add(got)
+                if got.lost * 2 > len(part):
+                    break  # another scheduler is working through these jobs: read a fresh page
         else:
             stats.more = True
         return stats
 
-    def _claim_and_dispatch(self, docs: list[dict[str, Any]], now: int, total: FireStats) -> FireStats:
+    def _claim_and_dispatch(self, docs: list[dict[str, Any]], now: int) -> FireStats:
         stats = FireStats()
         requests: list[ClaimRequest] = []
         stale: list[tuple[dict[str, Any], int | None]] = []
@@ -123,10 +158,16 @@ class Firer:
             except Exception:  # noqa: BLE001 - one broken job must not stop the others
                 log.exception("cannot plan job %s/%s", job.get("owner"), job.get("id"))
                 continue
-            if p is None:
-                stale.append((job, self._fresh_next(job)))
+            if p is not None:
+                requests.append(self._request(job, p, now))
                 continue
-            requests.append(self._request(job, p, now))
+            nxt = job.get("nextRunAt")
+            if not isinstance(nxt, (int, float)) or nxt <= now:
+                stale.append((job, self._fresh_next(job)))
+            elif not is_server_job(job):
+                ahead = self._plan_ahead(job, int(nxt))
+                if ahead is not None:
+                    requests.append(self._request(job, ahead, now, release_at=ahead.claim_due))
         if stale:
             self._fix_stale(stale)
         won = claims.claim_many(self.r, self.claim_script, requests, self.node_id)
@@ -135,10 +176,10 @@ class Firer:
                 stats.lost += 1
                 continue
             stats.claimed += 1
+            stats.ahead += req.release_at is not None
             for fire in req.plan.fires:
                 if fire.action is FireAction.RUN:
                     stats.dispatched += 1
-                    total.lags_ms.append(now - fire.due)
                     if is_server_job(req.job):
                         self._server(req.job, fire.due, claims.fire_id(req.job["owner"], req.job["id"], fire.due))
                 elif fire.action is FireAction.MISSED:
@@ -147,26 +188,40 @@ class Firer:
                     stats.coalesced += 1
         return stats
 
-    def _request(self, job: dict[str, Any], p: Plan, now: int) -> ClaimRequest:
+    def _plan_ahead(self, job: dict[str, Any], due: int) -> Plan | None:
+        """The plan that claims the job's next fire (and only it) ahead of its due time, or None."""
+        try:
+            p = self.ahead_planner.plan(job, due)
+        except Exception:  # noqa: BLE001 - one broken job must not stop the others
+            log.exception("cannot plan job %s/%s", job.get("owner"), job.get("id"))
+            return None
+        # More than one fire by then (a nextRunAt that is only a hint): claim them when due instead.
+        if p is None or len(p.fires) != 1 or p.fires[0].action is not FireAction.RUN:
+            return None
+        return p
+
+    def _request(self, job: dict[str, Any], p: Plan, now: int, *, release_at: int | None = None) -> ClaimRequest:
         owner, job_id = job["owner"], job["id"]
-        runs = p.runs()
         server = is_server_job(job)
-        monitored = not server and job.get("state") not in NOT_MONITORED_STATES and runs
+        runs = p.runs()
+        monitored = not server and runs and job.get("state") not in NOT_MONITORED_STATES
         expect_due = runs[0].due if monitored else None
-        req = ClaimRequest(job=job, plan=p, fired_at=now, expect_due=expect_due,
-                           expect_deadline=(expect_due + grace_ms(job)) if expect_due is not None else None)
+        fired_at = now if release_at is None else release_at  # claimed ahead: sent when due
+        req = ClaimRequest(job, p, fired_at, expect_due,
+                           expect_due + grace_ms(job) if expect_due is not None else None, release_at)
+        fid_prefix = f"{owner}:{job_id}:"
         for fire in p.fires:
-            entry: dict[str, Any] = {"fireId": claims.fire_id(owner, job_id, fire.due), "dueAt": fire.due,
-                                     "firedAt": now, "outcome": fire.action.value, "by": self.node_id}
+            due = fire.due
+            entry: dict[str, Any] = {"fireId": fid_prefix + str(due), "dueAt": due, "firedAt": fired_at,
+                                     "outcome": OUTCOMES[fire.action], "by": self.node_id}
             if fire.action is FireAction.RUN:
-                tid = claims.trigger_id(job_id, fire.due)
-                entry["triggerId"] = tid
+                tid = entry["triggerId"] = claims.trigger_id(job_id, due)
                 if not server:
                     entry["outcome"] = "triggered"
-                    req.triggers.append(trigger_payload(job_id, tid, fire.due))
+                    req.triggers.append(trigger_payload(job_id, tid, due))
             req.log.append(entry)
         if p.missed_beyond_cap:
-            req.log.append({"fireId": claims.fire_id(owner, job_id, p.cursor), "dueAt": p.cursor, "firedAt": now,
+            req.log.append({"fireId": claims.fire_id(owner, job_id, p.cursor), "dueAt": p.cursor, "firedAt": fired_at,
                             "outcome": "missed", "by": self.node_id,
                             "note": f"more than {cron.MAX_BACKLOG} fires were overdue; the ones between were skipped"})
         return req

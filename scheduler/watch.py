@@ -3,17 +3,21 @@
 * Events: every owner's event stream is read through one consumer group (``keys.SCHED_GROUP``), so with
   several schedulers each execution event is handled by one of them. A scheduler reads the streams of the
   owners it knows (``chr:users``; re-read when that set changes) from the moment the group was created.
+  Events are handled a read at a time: grouped by job, each job's events are folded in order into its
+  monitoring changes (``monitor.fold_executions``) and written with its latest trigger acknowledgement in
+  one transaction. Which jobs have alert channels for the insight events and which have dependents is
+  looked up once per read; every success of a job with dependents still starts them once.
 * Deadlines: ``keys.sched_deadlines()`` scores each monitored job by its next late/missed check.
 * Runtimes: running executions older than their job's ``maxRuntimeSeconds`` turn the job to ``timeout``.
 """
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from typing import Any, Callable
 
 import orjson
 from redis import Redis
+from redis.client import Pipeline
 from redis.exceptions import ResponseError
 
 from chronos import keys, search
@@ -28,9 +32,11 @@ log = logging.getLogger(__name__)
 
 OnSuccess = Callable[[dict[str, Any], str, int], None]  # (job, execId, now)
 READ_COUNT = 500
+STREAMS_PER_READ = 100
 RUNTIME_SCAN_EVERY_MS = 5_000
 RECLAIM_EVERY_MS = 30_000
 RECLAIM_IDLE_MS = 60_000  # events read by a scheduler that died before acknowledging them
+INSIGHT_STATUSES = ("success", "failed", "timeout")
 HOLD_REASON = "held back: ingestion as a whole is silent while many jobs are due (outage guard)"
 
 # KEYS[1] deadlines; ARGV[1] member, ARGV[2] now. Removes the member only if its check is already due:
@@ -43,13 +49,18 @@ return 0
 
 
 class Watcher:
+    """Consumes execution events, checks deadlines and runtimes. ``before_read`` (if given) is called before
+    each read of the event streams: the scheduler uses it to let a firing round go first."""
+
     def __init__(self, r: Redis, settings: Settings, *, clock: Callable[[], int], node_id: str,
-                 on_success: OnSuccess | None = None, notifier: Notifier | None = None) -> None:
+                 on_success: OnSuccess | None = None, notifier: Notifier | None = None,
+                 before_read: Callable[[], None] | None = None) -> None:
         self.r = r
         self.settings = settings
         self.clock = clock
         self.node_id = node_id
         self.on_success = on_success
+        self.before_read = before_read
         self.emitter = Emitter(r)
         self.notifier = notifier or Notifier(r, settings, clock=clock)
         self.guard = OutageGuard(min_misses=settings.chronos_outage_min_misses)
@@ -88,8 +99,10 @@ class Watcher:
     def consume(self, now: int) -> bool:
         self._refresh_streams()
         busy = False
-        for i in range(0, len(self.streams), 100):
-            chunk = self.streams[i:i + 100]
+        for i in range(0, len(self.streams), STREAMS_PER_READ):
+            chunk = self.streams[i:i + STREAMS_PER_READ]
+            if self.before_read is not None:
+                self.before_read()
             try:
                 res = self.r.xreadgroup(keys.SCHED_GROUP, self.node_id, {s: ">" for s in chunk}, count=READ_COUNT)
             except ResponseError as exc:
@@ -122,54 +135,86 @@ class Watcher:
 
     def _handle(self, stream: str, entries: list[tuple[bytes, dict[bytes, bytes]]], now: int) -> None:
         owner = stream[len(keys.EVENTS_PREFIX):]
-        execs = []
+        by_job: dict[str, list[dict[str, Any]]] = {}  # each job's events in the order they were recorded
+        arrived = 0
         for _id, fields in entries:
-            if fields.get(b"type") == b"execution":
-                try:
-                    execs.append(orjson.loads(fields.get(b"data", b"{}")))
-                except orjson.JSONDecodeError:
-                    continue
-        self.guard.count_ingest(self.r, now, len(execs))
-        by_job: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for ev in execs:
-            if ev.get("jobId"):
-                by_job[ev["jobId"]].append(ev)
-        for job_id, evs in by_job.items():
-            for ev in evs:
-                self._on_execution(owner, job_id, ev, now)
+            if fields.get(b"type") != b"execution":
+                continue
+            try:
+                ev = orjson.loads(fields.get(b"data", b"{}"))
+            except orjson.JSONDecodeError:
+                continue
+            arrived += 1
+            if isinstance(ev, dict) and ev.get("jobId"):
+                by_job.setdefault(ev["jobId"], []).append(ev)
+        self.guard.count_ingest(self.r, now, arrived)
+        if by_job:
+            self._on_executions(owner, by_job, now)
         self.r.xack(stream, keys.SCHED_GROUP, *[e[0] for e in entries])
 
-    def _on_execution(self, owner: str, job_id: str, ev: dict[str, Any], now: int) -> None:
-        if ev.get("triggerId"):
-            self.r.execute_command("JSON.MERGE", keys.job(owner, job_id), "$",
-                                   orjson.dumps(ack_patch(ev["triggerId"], ev.get("execId", ""), now)))
-        done = flips.transact(self.r, self.emitter, owner, job_id, lambda job: monitor.on_execution(job, ev, now))
-        if done is not None:
-            self._alert(*done)
-        self._insight_alerts(owner, job_id, ev, now)
-        if ev.get("status") == "success" and self.on_success is not None:
-            job = done[0] if done else {"owner": owner, "id": job_id}
-            try:
-                self.on_success(job, ev.get("execId", ""), now)
-            except Exception:  # noqa: BLE001 - a dependency problem must not stop the event loop
-                log.exception("dependents of %s/%s failed to start", owner, job_id)
+    def _on_executions(self, owner: str, by_job: dict[str, list[dict[str, Any]]], now: int) -> None:
+        finals = [j for j, evs in by_job.items() if any(ev.get("status") in INSIGHT_STATUSES for ev in evs)]
+        heard = alerts.heard(self.r, owner, finals)
+        succeeded = [j for j, evs in by_job.items() if any(ev.get("status") == "success" for ev in evs)]
+        upstream = self._with_dependents(owner, succeeded) if self.on_success is not None else set()
+        for job_id, evs in by_job.items():
+            done = self._fold(owner, job_id, evs, now)
+            job = done[0] if done is not None else {"owner": owner, "id": job_id}
+            for change in done[1] if done is not None else []:
+                self._alert(job, change)
+            for ev in evs:
+                self._insight_alerts(owner, job_id, ev, now, heard.get(job_id, set()))
+                if job_id in upstream and ev.get("status") == "success":
+                    self._start_dependents(job, ev, now)
 
-    def _insight_alerts(self, owner: str, job_id: str, ev: dict[str, Any], now: int) -> None:
-        """The opt-in alert events about single runs: a duration anomaly, an error group never seen before."""
+    def _fold(self, owner: str, job_id: str, evs: list[dict[str, Any]],
+              now: int) -> tuple[dict[str, Any], list[monitor.Change]] | None:
+        """One transaction for all of a job's events in this read: its monitoring changes and the latest
+        trigger acknowledgement (``sched.lastAck`` holds one: the later ones of a read overwrite the earlier)."""
+        acked = [ev for ev in evs if ev.get("triggerId")]
+
+        def ack(pipe: Pipeline) -> None:
+            ev = acked[-1]
+            pipe.execute_command("JSON.MERGE", keys.job(owner, job_id), "$",
+                                 orjson.dumps(ack_patch(ev["triggerId"], ev.get("execId", ""), now)))
+
+        return flips.transact_many(self.r, self.emitter, owner, job_id,
+                                   lambda job: monitor.fold_executions(job, evs, now), also=ack if acked else None)
+
+    def _with_dependents(self, owner: str, job_ids: list[str]) -> set[str]:
+        """The jobs among ``job_ids`` that other jobs depend on (one round trip)."""
+        if not job_ids:
+            return set()
+        with self.r.pipeline(transaction=False) as pipe:
+            for job_id in job_ids:
+                pipe.exists(keys.job_dependents(owner, job_id))
+            found = pipe.execute()
+        return {job_id for job_id, n in zip(job_ids, found) if n}
+
+    def _start_dependents(self, job: dict[str, Any], ev: dict[str, Any], now: int) -> None:
+        try:
+            self.on_success(job, ev.get("execId", ""), now)  # type: ignore[misc]
+        except Exception:  # noqa: BLE001 - a dependency problem must not stop the event loop
+            log.exception("dependents of %s/%s failed to start", job["owner"], job["id"])
+
+    def _insight_alerts(self, owner: str, job_id: str, ev: dict[str, Any], now: int, heard: set[str]) -> None:
+        """The opt-in alert events about single runs: a duration anomaly, an error group never seen before.
+        ``heard``: the events some channel of this job listens to."""
         status = ev.get("status")
-        if status not in ("success", "failed", "timeout"):
+        if status not in INSIGHT_STATUSES:
             return
         job = {"owner": owner, "id": job_id, "name": ev.get("jobName") or job_id}
         try:
             # Only when some channel listens: the anomaly check reads the job's recent runs.
-            if status == "success" and alerts.targets(self.r, owner, job_id, "anomaly"):
+            if status == "success" and "anomaly" in heard:
                 found = anomalies.detect_anomaly(self.r, owner, job_id, ev)
                 if found is not None:
                     self.notifier.notify(job, "anomaly", {"from": "up", "to": "up", "reason": found.reason,
                                                           "at": now})
             group = ev.get("errorGroup")
-            if group and alerts.targets(self.r, owner, job_id, "new_error") and self.r.set(keys.error_group_announced(owner, group), ev.get("execId", ""), nx=True,
-                                    ex=self.settings.retention_seconds):
+            if group and "new_error" in heard and self.r.set(keys.error_group_announced(owner, group),
+                                                             ev.get("execId", ""), nx=True,
+                                                             ex=self.settings.retention_seconds):
                 # First occurrence for this owner (SET NX: one alert per group, whichever scheduler sees it).
                 reason = f"new error: {ev.get('errorType') or 'error'}: {(ev.get('errorMessage') or '')[:200]}"
                 self.notifier.notify(job, "new_error", {"from": None, "to": "failing", "reason": reason, "at": now})

@@ -65,6 +65,33 @@ def settings_of(app):
     return app.extensions["chronos"].settings
 
 
+def tick_together(schedulers, now: int) -> None:
+    """Tick every scheduler at ``now``, each on its own thread, released at the same moment."""
+    import threading
+
+    barrier = threading.Barrier(len(schedulers))
+
+    def run(s) -> None:
+        barrier.wait()
+        s.tick(now)
+
+    threads = [threading.Thread(target=run, args=(s,)) for s in schedulers]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+
+
+def post(client, key: str, *events: dict[str, Any]) -> None:
+    """Report execution events through the ingest API."""
+    resp = client.post("/api/ingest/executions/batch", headers={"x-api-key": key}, json={"executions": list(events)})
+    assert resp.status_code == 200, resp.json
+
+
+def flips(client, key: str, job_id: str) -> list[tuple[str, str]]:
+    """(from, to) of the job's state changes, oldest first."""
+    items = client.get(f"/api/jobs/{job_id}/flips", headers={"x-api-key": key}).json["items"]
+    return [(f["from"], f["to"]) for f in reversed(items)]
+
+
 class Receiver:
     """An HTTP server on 127.0.0.1 that records every request and answers with ``statuses`` in turn
     (the last one repeats). Use as a context manager; ``url`` is its base URL."""

@@ -8,8 +8,8 @@ from chronos.scheduling import triggers as trig
 from chronos.scheduling.outage import OutageGuard
 from chronos.store import jobs as job_store
 from scheduler.core import Scheduler
-from tests.helpers import batch, execution
-from tests.test_scheduler_helpers import FakeClock, Receiver, settings_of
+from tests.helpers import execution
+from tests.test_scheduler_helpers import FakeClock, Receiver, flips, post, settings_of
 
 
 def setup(app, r, client, make_user, jobs, email="mon@example.com"):
@@ -28,16 +28,6 @@ def run_until(s, clock, until_ms, step_ms=5000):
         clock.advance(min(step_ms, until_ms - clock.now))
         s.tick()
     s.drain()
-
-
-def post(client, key, *events):
-    resp = client.post("/api/ingest/executions/batch", headers={"x-api-key": key}, json=batch(*events))
-    assert resp.status_code == 200, resp.json
-
-
-def flips(client, key, job_id):
-    items = client.get(f"/api/jobs/{job_id}/flips", headers={"x-api-key": key}).json["items"]
-    return [(f["from"], f["to"]) for f in reversed(items)]
 
 
 def test_failing_after_the_threshold_and_recovered_after_enough_successes(app, r, client, make_user):

@@ -1,5 +1,5 @@
 """Two scheduler processes against one Redis, driven through a minute of injected time in lockstep:
-1,000 jobs firing every 5 seconds, every fire exactly once."""
+1,000 jobs firing every 5 seconds, every fire exactly once (claimed when due, or two seconds ahead)."""
 from __future__ import annotations
 
 import json
@@ -9,6 +9,7 @@ import sys
 import time
 
 import orjson
+import pytest
 
 from chronos import keys
 from chronos.config import PROJECT_ROOT
@@ -22,7 +23,7 @@ JOBS_PER_OWNER = 250
 STEPS = 60  # one tick per simulated second
 
 
-def drive(redis_url: str, name: str, steps: int) -> None:
+def drive(redis_url: str, name: str, steps: int, ahead_ms: int = 0) -> None:
     """One scheduler process: tick at T0+1s, T0+2s, ... meeting the other process at a barrier each time."""
     import redis
 
@@ -31,7 +32,8 @@ def drive(redis_url: str, name: str, steps: int) -> None:
 
     r = redis.Redis.from_url(redis_url, protocol=2)
     settings = Settings.load({"REDIS_URL": redis_url})
-    s = Scheduler(r, settings, clock=lambda: T0, node_id=name, page_size=200, run_server_jobs=False)
+    s = Scheduler(r, settings, clock=lambda: T0, node_id=name, page_size=200, run_server_jobs=False,
+                  fire_ahead_ms=ahead_ms)
     for step in range(1, steps + 1):
         arrived = r.incr(f"test:barrier:{step}")
         while arrived < 2:
@@ -41,13 +43,16 @@ def drive(redis_url: str, name: str, steps: int) -> None:
     print(json.dumps(s.stats()))
 
 
-def test_two_processes_fire_every_due_time_exactly_once(r, redis_url):
+@pytest.mark.parametrize("ahead_ms", [0, 2000])
+def test_two_processes_fire_every_due_time_exactly_once(r, redis_url, ahead_ms):
     for owner in OWNERS:
         for i in range(JOBS_PER_OWNER):
             add_job(r, owner, f"job-{i:03d}", "*/5 * * * * *", start_ms=T0, graceSeconds=3600)
-    code = "import sys; from tests.test_scheduler_multiprocess import drive; drive(sys.argv[1], sys.argv[2], int(sys.argv[3]))"
+    code = ("import sys; from tests.test_scheduler_multiprocess import drive; "
+            "drive(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))")
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
-    procs = [subprocess.Popen([sys.executable, "-c", code, redis_url, name, str(STEPS)], cwd=PROJECT_ROOT, env=env,
+    procs = [subprocess.Popen([sys.executable, "-c", code, redis_url, name, str(STEPS), str(ahead_ms)],
+                              cwd=PROJECT_ROOT, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE) for name in ("sched-a", "sched-b")]
     outputs = [p.communicate(timeout=240) for p in procs]
     for p, (out, err) in zip(procs, outputs):

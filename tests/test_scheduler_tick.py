@@ -1,14 +1,12 @@
 """The tick loop against a real Redis: due jobs by nextRunAt, claims, advance-before-dispatch, policies."""
 from __future__ import annotations
 
-import threading
-
 from chronos import keys
 from chronos.scheduling import claims, cron
 from chronos.store import jobs as job_store
 from chronos.timeutil import parse_instant, to_iso
 from scheduler.core import Scheduler
-from tests.test_scheduler_helpers import FakeClock, add_job, settings_of, triggers
+from tests.test_scheduler_helpers import FakeClock, add_job, settings_of, tick_together, triggers
 
 OWNER = "u_tick"
 T0 = parse_instant("2025-06-01T10:00:00Z")
@@ -100,15 +98,7 @@ def test_many_schedulers_racing_in_threads_fire_each_due_time_once(app, r):
     scheds = [make(app, r, clock, page_size=10) for _ in range(4)]
     for step in range(12):
         clock.now = T0 + (step + 1) * 5000
-        barrier = threading.Barrier(len(scheds))
-
-        def run(s):
-            barrier.wait()
-            s.tick(clock.now)
-
-        threads = [threading.Thread(target=run, args=(s,)) for s in scheds]
-        [t.start() for t in threads]
-        [t.join() for t in threads]
+        tick_together(scheds, clock.now)
     fired = triggers(r, OWNER)
     assert len(fired) == len(set(fired)) == 40 * 12
     assert sum(s.totals.claimed for s in scheds) == 40 * 12

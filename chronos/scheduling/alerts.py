@@ -153,6 +153,24 @@ def targets(r: Redis, owner: str, job_id: str, event: str) -> list[dict[str, Any
             if c.get("allJobs", True) and event in (c.get("events") or DEFAULT_EVENTS)]
 
 
+def heard(r: Redis, owner: str, job_ids: list[str]) -> dict[str, set[str]]:
+    """For each job, the events some channel would receive (what ``targets`` finds), in one round trip."""
+    if not job_ids:
+        return {}
+    with r.pipeline(transaction=False) as pipe:
+        pipe.hmget(keys.alert_rules(owner), job_ids)
+        pipe.hvals(keys.alert_channels(owner))
+        raw_rules, raw_channels = pipe.execute()
+    channels = {c["id"]: c for c in (orjson.loads(v) for v in raw_channels)}
+    default = {e for c in channels.values() if c.get("allJobs", True) for e in (c.get("events") or DEFAULT_EVENTS)}
+    out: dict[str, set[str]] = {}
+    for job_id, raw in zip(job_ids, raw_rules):
+        rules = orjson.loads(raw) if raw else []
+        out[job_id] = {e for rule in rules if rule["channelId"] in channels for e in rule["events"]} \
+            if rules else default
+    return out
+
+
 def record(r: Redis, owner: str, entries: Iterable[dict[str, Any]]) -> None:
     """Add alerts to the owner's history (newest first, capped)."""
     payload = [orjson.dumps(e) for e in entries]

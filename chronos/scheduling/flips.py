@@ -2,8 +2,10 @@
 
 ``transact`` reads the job under WATCH, asks a pure function from ``chronos.scheduling.monitor`` for the
 change, and writes it in MULTI/EXEC, retrying when the job changed in between (an execution was recorded,
-or another scheduler moved it first). So each transition is decided once, by one process, on the latest
-document: two schedulers never both alert for the same incident.
+or another scheduler moved it first). ``transact_many`` does the same for the list of changes a batch of
+events causes (``monitor.fold_executions``): one transaction per job, however many events. So each
+transition is decided once, by one process, on the latest document: two schedulers never both alert for
+the same incident.
 """
 from __future__ import annotations
 
@@ -28,6 +30,8 @@ FLIPS_MAX = 1000
 MAX_ATTEMPTS = 8
 
 Decide = Callable[[dict[str, Any]], "Change | None"]
+DecideMany = Callable[[dict[str, Any]], "list[Change]"]
+Also = Callable[[Pipeline], None]
 
 
 def write(pipe: Pipeline, emitter: Emitter, job: dict[str, Any], change: Change) -> None:
@@ -60,8 +64,22 @@ def write(pipe: Pipeline, emitter: Emitter, job: dict[str, Any], change: Change)
         emitter.emit(owner, STATE_EVENT, {"jobId": job_id, **change.flip()}, pipe=pipe)
 
 
-def transact(r: Redis, emitter: Emitter, owner: str, job_id: str, decide: Decide) -> tuple[dict[str, Any], Change] | None:
+def transact(r: Redis, emitter: Emitter, owner: str, job_id: str,
+             decide: Decide) -> tuple[dict[str, Any], Change] | None:
     """Apply ``decide(job)`` atomically. Returns (job as read, change) when something was written."""
+    def one(job: dict[str, Any]) -> list[Change]:
+        change = decide(job)
+        return [change] if change is not None else []
+
+    done = transact_many(r, emitter, owner, job_id, one)
+    return (done[0], done[1][0]) if done is not None and done[1] else None
+
+
+def transact_many(r: Redis, emitter: Emitter, owner: str, job_id: str, decide: DecideMany, *,
+                  also: Also | None = None) -> tuple[dict[str, Any], list[Change]] | None:
+    """Apply the changes ``decide(job)`` returns, in order, in one transaction, with the further writes
+    ``also`` queues (written even when there is no change). Returns (job as read, changes written), or None
+    when the job does not exist (or kept changing through every attempt)."""
     key = keys.job(owner, job_id)
     for attempt in range(MAX_ATTEMPTS):
         with r.pipeline(transaction=True) as pipe:
@@ -75,14 +93,17 @@ def transact(r: Redis, emitter: Emitter, owner: str, job_id: str, decide: Decide
                 # watching the document covers the expectation read here as well.
                 expect = pipe.hget(keys.sched_expect(), claims.deadline_member(owner, job_id))
                 job["monitor"] = {**(job.get("monitor") or {}), "expectDue": int(expect) if expect else None}
-                change = decide(job)
-                if change is None:
+                changes = decide(job)
+                if not changes and also is None:
                     pipe.unwatch()
-                    return None
+                    return job, []
                 pipe.multi()
-                write(pipe, emitter, job, change)
+                for change in changes:
+                    write(pipe, emitter, job, change)
+                if also is not None:
+                    also(pipe)
                 pipe.execute()
-                return job, change
+                return job, changes
             except WatchError:
                 # The job changed under us (an execution, another scheduler): back off a little, decide again.
                 time.sleep(random.uniform(0.002, 0.02) * (attempt + 1))

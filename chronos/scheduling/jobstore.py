@@ -231,5 +231,5 @@ def clear_history(r: Redis, owner: str, job_id: str) -> int:
     r.delete(keys.fires(owner, job_id), keys.flips(owner, job_id))
     r.execute_command("JSON.MERGE", keys.job(owner, job_id), "$", orjson.dumps({
         "totalRuns": 0, "totalFailures": 0, "consecutiveFailures": 0, "lastStatus": None, "lastRunAt": None,
-        "lastDurationMs": None, "lastExecId": None, "lastError": None}))
+        "lastDurationMs": None, "lastExecId": None, "lastError": None, "monitor": {"failStreak": 0}}))
     return deleted

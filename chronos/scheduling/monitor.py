@@ -5,6 +5,10 @@ States: ``new`` (never ran) → ``up``; ``running``; ``late`` (an expected run i
 ``maxRuntimeSeconds``, or reported as timed out); ``failing`` (``failureThreshold`` consecutive failures);
 ``recovered`` (``recoveryThreshold`` consecutive successes after an incident); ``paused``.
 
+The streaks are the monitor's own (``monitor.failStreak``, ``monitor.successStreak``), counted over the
+events in the order they were recorded, so a batch of events decides exactly what the same events one at a
+time would (``fold_executions``), whenever ingestion got round to updating the job's own counters.
+
 An *incident* opens with the first of failing / missed / timeout and closes at recovery: the alert rules see
 exactly one ``failure``/``missed``/``timeout`` notification per incident and one ``recovery``. Every state
 change is a *flip* ``{from, to, reason, at}``, stored by ``chronos.scheduling.flips``.
@@ -114,11 +118,55 @@ def on_execution(job: Mapping[str, Any], ev: Mapping[str, Any], at: int) -> Chan
     return ch
 
 
+def fail_streak(job: Mapping[str, Any]) -> int:
+    """Consecutive failed or timed-out runs before the event being decided.
+
+    A job monitored before the monitor kept its own count starts from the job's ``consecutiveFailures``
+    (which ingestion has already moved past the event being decided)."""
+    n = mon(job).get("failStreak")
+    if isinstance(n, int):
+        return n
+    return max(int(job.get("consecutiveFailures") or 0) - 1, 0)
+
+
+def fold_executions(job: Mapping[str, Any], events: list[Mapping[str, Any]], at: int) -> list[Change]:
+    """The changes a job's execution events cause, in order: each event is decided on the job as the events
+    before it left it (state, streaks, incident, expectation), so N failures then a success in one batch
+    flip and alert exactly as they would one at a time."""
+    cur: dict[str, Any] = {**job, "monitor": dict(mon(job))}
+    if not isinstance(cur["monitor"].get("failStreak"), int):
+        # Ingestion counted every final event of this batch already; what came before is the rest.
+        failed = sum(1 for ev in events if ev.get("status") in ("failed", "timeout"))
+        reset = any(ev.get("status") == "success" for ev in events)
+        cur["monitor"]["failStreak"] = 0 if reset else max(int(job.get("consecutiveFailures") or 0) - failed, 0)
+    changes = []
+    for ev in events:
+        ch = on_execution(cur, ev, at)
+        if ch is not None:
+            changes.append(ch)
+            apply(cur, ch)
+    return changes
+
+
+def apply(job: dict[str, Any], change: Change) -> None:
+    """Make ``job`` (in memory) what writing ``change`` makes of the stored document."""
+    m = job.setdefault("monitor", {})
+    for name, value in change.patch.items():
+        if value is None:
+            m.pop(name, None)
+        elif isinstance(value, dict) and isinstance(m.get(name), dict):
+            m[name] = {**m[name], **value}
+        else:
+            m[name] = value
+    if change.to != change.frm:
+        job["state"], job["stateSince"] = change.to, change.at
+
+
 def _on_final(job: Mapping[str, Any], status: Any, at: int, patch: dict[str, Any]) -> Change | None:
     inc = _incident(job)
     if status == "success":
         streak = int(mon(job).get("successStreak") or 0) + 1
-        patch["successStreak"] = streak
+        patch["successStreak"], patch["failStreak"] = streak, 0
         if inc is None:
             return Change("up", "run succeeded", at, patch)
         need = _num(job, "recoveryThreshold", 1, 1)
@@ -129,10 +177,10 @@ def _on_final(job: Mapping[str, Any], status: Any, at: int, patch: dict[str, Any
                           held=held)
         return Change(inc["kind"], f"success {streak} of {need} needed to recover", at, patch)
     if status in ("failed", "timeout"):
-        patch["successStreak"] = 0
+        failures = fail_streak(job) + 1
+        patch["successStreak"], patch["failStreak"] = 0, failures
         if status == "timeout":
             return _open(job, "timeout", "the run reported a timeout", at, patch)
-        failures = max(int(job.get("consecutiveFailures") or 0), 1)
         need = _num(job, "failureThreshold", 1, 1)
         if failures >= need:
             return _open(job, "failing", f"{failures} consecutive failure(s)", at, patch)

@@ -10,6 +10,7 @@ execution that carries the ``triggerId``; the scheduler notes the acknowledgemen
 """
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any, Iterable
 
 import orjson
@@ -47,7 +48,11 @@ class Emitter:
 
 
 def trigger_payload(job_id: str, trigger_id: str, due_ms: int) -> dict[str, Any]:
-    return {"jobId": job_id, "triggerId": trigger_id, "scheduledFor": to_iso(due_ms)}
+    return {"jobId": job_id, "triggerId": trigger_id, "scheduledFor": _scheduled_for(due_ms)}
+
+
+# Thousands of jobs share a due time in one tick: format it once.
+_scheduled_for = lru_cache(maxsize=1024)(to_iso)
 
 
 def ack_patch(trigger_id: str, exec_id: str, at_ms: int) -> dict[str, Any]:
