@@ -104,3 +104,19 @@ def test_consecutive_failures_follow_finish_order(app, r):
     job = orjson.loads(r.execute_command("JSON.GET", keys.job("owner-d", "job-x")))
     assert (job["consecutiveFailures"], job["totalRuns"], job["totalFailures"]) == (3, 4, 3)
     assert (job["lastExecId"], job["lastRunAt"], job["lastStatus"]) == ("x-4", now - 3000, "failed")
+
+
+def test_the_precomputed_sums_are_used_only_when_every_event_is_new(app, r):
+    """A chunk of new final runs takes the sums the caller added up; a chunk where some runs were already
+    stored falls back to the script's own sums. Both must match recording one event per call."""
+    state = app.extensions["chronos"]
+    finals = list({e["execId"]: e for e in make_events(seed=5, n=400) if e["status"] != "running"}.values())
+    for ev in finals:
+        recording.record(r, state.scripts, "owner-e", [ev], state.settings)
+    recording.record(r, state.scripts, "owner-f", finals, state.settings)           # every chunk new
+    recording.record(r, state.scripts, "owner-g", finals[::3], state.settings)
+    again = recording.record(r, state.scripts, "owner-g", finals, state.settings)   # a third already stored
+    assert again.duplicates == len(finals[::3]) and again.created == len(finals) - len(finals[::3])
+    e, f, g = snapshot(r, "owner-e"), snapshot(r, "owner-f"), snapshot(r, "owner-g")
+    assert e["series"] == f["series"] == g["series"]
+    assert sum(v for _, v in f["series"][f"{keys.ALL_JOBS_SCOPE}:runs:1d"]) == len(finals)

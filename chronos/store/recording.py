@@ -63,6 +63,33 @@ def _last_error(doc: dict[str, Any]) -> bytes:
     return b""
 
 
+def _chunk_sums(runs: list[tuple[int, str, int, int]], jobs: int, now: int, tier_args: list[int]) -> list[Any]:
+    """The chunk's series sums if every event is a new final run (the usual case), for the script to use
+    when that turns out true: ``['1', count, (series offset, bucket, value)...]``; ``['0', 0]`` when an
+    event is still running (the script then adds up what it counted itself). ``runs``: (job slot, status,
+    finishedAt, durationMs) as the script receives them."""
+    if any(status == "running" for _, status, _, _ in runs):
+        return ["0", 0]
+    tier_ms, retention = tier_args[:3], tier_args[3:]
+    sums: dict[tuple[int, int], int] = {}
+    for job, status, fin, dur in runs:
+        failure = int(status in FAILURE_STATUSES)
+        values = (1, int(status == "success"), failure, dur, dur)
+        for base in (15 * (job - 1), 15 * jobs):
+            for t in range(3):
+                bucket = fin - fin % tier_ms[t]
+                if bucket < now - retention[t]:
+                    continue
+                for mi in range(5):
+                    k = (base + 3 * mi + t + 1, bucket)
+                    old = sums.get(k)
+                    sums[k] = values[mi] if old is None else max(old, values[mi]) if mi == 4 else old + values[mi]
+    flat: list[Any] = ["1", len(sums)]
+    for (k, bucket), value in sums.items():
+        flat += [k, bucket, value]
+    return flat
+
+
 def record(r: Redis, scripts: Scripts, owner: str, events: list[dict[str, Any]],
            settings: Settings) -> RecordResult:
     """Store validated execution events (times in epoch ms). Safe to call again with the same events:
@@ -80,7 +107,7 @@ def record(r: Redis, scripts: Scripts, owner: str, events: list[dict[str, Any]],
         chunk = events[start:start + CHUNK]
         job_ids: list[str] = list(dict.fromkeys(e["jobId"] for e in chunk))
         slot = {job_id: i + 1 for i, job_id in enumerate(job_ids)}
-        exec_keys, exec_args = [], []
+        exec_keys, exec_args, runs = [], [], []
         for ev in chunk:
             job_id = ev["jobId"]
             job = known.get(job_id)
@@ -92,6 +119,7 @@ def record(r: Redis, scripts: Scripts, owner: str, events: list[dict[str, Any]],
                 managed = bool(job and isinstance(job.get("sched"), dict))
                 next_runs[job_id] = job_store.compute_next_run(job, now) if job and not managed else None
             exec_keys.append(keys.execution(owner, doc["execId"]))
+            runs.append((slot[job_id], doc["status"], doc.get("finishedAt", 0), doc.get("durationMs", 0)))
             exec_args += [orjson.dumps(doc), doc["status"], doc.get("finishedAt", 0), doc.get("durationMs", 0),
                           slot[job_id], orjson.dumps(_job_patch(doc, next_runs[job_id], now)),
                           orjson.dumps(event_summary(doc)), _last_error(doc)]
@@ -102,7 +130,8 @@ def record(r: Redis, scripts: Scripts, owner: str, events: list[dict[str, Any]],
             skeys += series_keys(owner, job_id)
         skeys += series_keys(owner, keys.ALL_JOBS_SCOPE)
         scripts.record_batch(keys=[keys.events(owner), *exec_keys, *job_keys, *skeys],
-                             args=[len(chunk), len(job_ids), *header, *job_args, *exec_args], client=pipe)
+                             args=[len(chunk), len(job_ids), *header, *job_args, *exec_args,
+                                   *_chunk_sums(runs, len(job_ids), now, header[3:9])], client=pipe)
     result = RecordResult()
     for codes in pipe.execute():
         for code in codes.decode() if isinstance(codes, bytes) else codes:
