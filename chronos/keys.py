@@ -183,6 +183,11 @@ def sched_retries() -> str:
     return f"{PREFIX}sched:retries"
 
 
+def sched_pending() -> str:
+    """Triggers claimed ahead of their due time, scored by it, until they are released."""
+    return f"{PREFIX}sched:pending"
+
+
 def sched_running(owner: str, job_id: str) -> str:
     return f"{PREFIX}sched:running:{owner}:{job_id}"
 

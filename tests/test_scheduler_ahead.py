@@ -35,7 +35,7 @@ def test_a_fire_claimed_ahead_is_sent_at_its_due_time_and_not_before(app, r):
     s.tick()
     s.tick()
     assert triggers(r, OWNER) == [("every-5s", to_iso(T0 + 5000))]
-    assert r.zcard(claims.pending_key()) == 0 and claims.pending_key() == "chr:sched:pending"
+    assert r.zcard(keys.sched_pending()) == 0 and keys.sched_pending() == "chr:sched:pending"
 
 
 def test_triggers_claimed_by_a_scheduler_that_went_away_are_sent_by_another(app, r):

@@ -15,7 +15,7 @@ A monitored job's claim also opens the expectation that a run will be reported: 
 (only when none is open: the earliest unreported fire is the one that goes late) and its deadline.
 
 *Claiming ahead*: an SDK job's next fire may be claimed a little before it is due (``ClaimRequest.release_at``).
-The claim is the same atomic step, except that its triggers go to ``pending_key()`` (a sorted set scored by
+The claim is the same atomic step, except that its triggers go to ``keys.sched_pending()`` (a sorted set scored by
 the due time) instead of the stream; ``release_due`` moves the ones that are due to their streams, each
 exactly once whichever scheduler gets there first (the member is removed in the same script that sends
 it), and a scheduler that dies in between leaves them for the others. So the expensive part of a fire (the
@@ -101,11 +101,6 @@ return sent
 """
 
 
-def pending_key() -> str:
-    """The sorted set of triggers claimed ahead of their due time (scored by it), until ``release_due``."""
-    return f"{keys.PREFIX}sched:pending"
-
-
 def fire_id(owner: str, job_id: str, due_ms: int) -> str:
     """The deterministic id of a job's fire at a due time."""
     return f"{owner}:{job_id}:{due_ms}"
@@ -162,7 +157,7 @@ def claim_many(r: Redis, script: Any, requests: list[ClaimRequest], claimer: str
     patches: dict[tuple[int, int], bytes] = {}  # jobs that share a plan (most, on busy systems) share a patch
     for start in range(0, len(requests), chunk):
         part = requests[start:start + chunk]
-        keys_: list[str] = [keys.sched_deadlines(), keys.sched_expect(), pending_key()]
+        keys_: list[str] = [keys.sched_deadlines(), keys.sched_expect(), keys.sched_pending()]
         args: list[Any] = [CLAIM_TTL_MS, claimer, EVENT_STREAM_MAXLEN, FIRE_LOG_MAX]
         for req in part:
             owner, job_id = req.job["owner"], req.job["id"]
@@ -188,9 +183,9 @@ def release_due(r: Redis, script: Any, now: int, *, descending: bool = False, ba
     sent = 0
     while True:
         if descending:
-            members = r.zrevrangebyscore(pending_key(), now, "-inf", start=0, num=batch)
+            members = r.zrevrangebyscore(keys.sched_pending(), now, "-inf", start=0, num=batch)
         else:
-            members = r.zrangebyscore(pending_key(), "-inf", now, start=0, num=batch)
+            members = r.zrangebyscore(keys.sched_pending(), "-inf", now, start=0, num=batch)
         if not members:
             return sent
         streams: dict[bytes, int] = {}
@@ -198,14 +193,14 @@ def release_due(r: Redis, script: Any, now: int, *, descending: bool = False, ba
         for member in members:
             stream, _, data = member.partition(b"\n")
             args += [member, streams.setdefault(stream, len(streams) + 2), data]
-        sent += int(script(keys=[pending_key(), *streams], args=args))
+        sent += int(script(keys=[keys.sched_pending(), *streams], args=args))
         if len(members) < batch:
             return sent
 
 
 def next_release(r: Redis) -> int | None:
     """When the earliest pending trigger is due, if any is."""
-    first = r.zrange(pending_key(), 0, 0, withscores=True)
+    first = r.zrange(keys.sched_pending(), 0, 0, withscores=True)
     return int(first[0][1]) if first else None
 
 
