@@ -102,7 +102,7 @@ def record(r: Redis, scripts: Scripts, owner: str, events: list[dict[str, Any]],
                                                settings.chronos_ts_daily_days)),
               owner]
     next_runs: dict[str, int | None] = {}
-    pipe = r.pipeline(transaction=False)
+    replies = []
     for start in range(0, len(events), CHUNK):
         chunk = events[start:start + CHUNK]
         job_ids: list[str] = list(dict.fromkeys(e["jobId"] for e in chunk))
@@ -129,11 +129,13 @@ def record(r: Redis, scripts: Scripts, owner: str, events: list[dict[str, Any]],
             job_args += [job_id, orjson.dumps(job_store.new_job_doc(owner, job_id, registered=False, at_ms=now))]
             skeys += series_keys(owner, job_id)
         skeys += series_keys(owner, keys.ALL_JOBS_SCOPE)
-        scripts.record_batch(keys=[keys.events(owner), *exec_keys, *job_keys, *skeys],
-                             args=[len(chunk), len(job_ids), *header, *job_args, *exec_args,
-                                   *_chunk_sums(runs, len(job_ids), now, header[3:9])], client=pipe)
+        # One EVALSHA per chunk, in order (a pipeline would add a SCRIPT EXISTS round trip per request).
+        replies.append(scripts.record_batch(
+            keys=[keys.events(owner), *exec_keys, *job_keys, *skeys],
+            args=[len(chunk), len(job_ids), *header, *job_args, *exec_args,
+                  *_chunk_sums(runs, len(job_ids), now, header[3:9])], client=r))
     result = RecordResult()
-    for codes in pipe.execute():
+    for codes in replies:
         for code in codes.decode() if isinstance(codes, bytes) else codes:
             outcome = OUTCOMES[code]
             if outcome == "created":
