@@ -1,17 +1,19 @@
 #!/usr/bin/env python
 """Load benchmark: ingestion, dashboard reads and the live stream together, then an exact count check.
 
-    python bench/load.py                    # 300 s: 8 ingest clients, 4 dashboard readers, 3 stream clients
+    python bench/load.py                    # 300 s: 8 ingest clients paced to 5,200 executions/s in batches of
+                                            # 200, 4 dashboard readers, 3 stream clients
     python bench/load.py --quick            # 20 s (CI / make bench)
-    python bench/load.py --seconds 60 --clients 4 --batch 200 --rate 5000   # paced at 5,000 executions/s
+    python bench/load.py --quick --rate 0 --batch 100   # flat out, in the SDK's default batch size
 
 1. Starts its own Redis Stack (embedded, temp dir, free port, AOF everysec as production) and its own web
-   server as production runs it: ``gunicorn -k gthread -w 2 --threads 32 --no-control-socket
-   'app:create_app()'`` with the per-key rate limit off (one key carries the whole load).
+   server as production runs it: ``gunicorn -k gthread -w <2 per core> --threads 16 --no-control-socket
+   'app:create_app()'`` (``chronos serve``'s choice) with the per-key rate limit off (one key carries the
+   whole load).
 2. For ``--seconds`` (300; 20 with ``--quick``), all at once, in separate client processes:
    * ``--clients`` ingest clients (threads with one keep-alive session each) posting batches of ``--batch``
-     final executions with unique execIds to ``POST /api/ingest/executions/batch`` — back to back, or paced
-     to ``--rate`` executions/s in total. A batch that fails (connection error, 429, 5xx) is sent again,
+     final executions with unique execIds to ``POST /api/ingest/executions/batch`` — paced to ``--rate``
+     executions/s in total (5,200), or back to back with ``--rate 0``. A batch that fails (connection error, 429, 5xx) is sent again,
      identical, until it is acknowledged (HTTP 200) or the deadline passes; ingestion is idempotent by execId.
    * ``--readers`` dashboard readers cycling through ``GET /api/jobs``, ``/api/executions?q=...``,
      ``/api/analytics/summary`` and ``/api/analytics/timeseries?metric=runs&bucket=1m&jobId=...``, with
@@ -61,6 +63,7 @@ from load_report import (  # noqa: E402  (bench/load_report.py)
     summarize,
     verify,
 )
+from chronos.supervisor import WEB_THREADS, default_web_workers  # noqa: E402
 from servers import (  # noqa: E402  (bench/servers.py)
     BenchError,
     Gunicorn,
@@ -84,17 +87,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="20 s unless --seconds is given")
     p.add_argument("--clients", type=int, default=8, help="ingest clients (default 8)")
     p.add_argument("--client-procs", type=int, default=2, help="processes the ingest clients are spread over (2)")
-    p.add_argument("--batch", type=int, default=100, help="executions per request (default 100, the SDK's)")
-    p.add_argument("--rate", type=float, default=0.0,
-                   help="pace ingestion to this many executions/s in total (default 0: as fast as they go)")
+    p.add_argument("--batch", type=int, default=200,
+                   help="executions per request (default 200; the SDK sends up to its batch_size, 100 by default)")
+    p.add_argument("--rate", type=float, default=5200.0,
+                   help="pace ingestion to this many executions/s in total (default 5,200, just above the goal; "
+                        "0: as fast as they go)")
     p.add_argument("--readers", type=int, default=4, help="dashboard readers (default 4)")
     p.add_argument("--think", type=float, default=0.5, help="mean seconds between a reader's requests (0.5)")
     p.add_argument("--streams", type=int, default=3, help="SSE clients on /api/stream (default 3)")
     p.add_argument("--drain", type=float, default=10.0,
                    help="seconds a stream client keeps reading after the end without a new event (10)")
     p.add_argument("--timeout", type=float, default=30.0, help="client request timeout, seconds (30)")
-    p.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2)")
-    p.add_argument("--threads", type=int, default=32, help="gunicorn threads per worker (default 32)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="gunicorn workers (default: as `chronos serve` picks them, 2 per core: 4 here)")
+    p.add_argument("--threads", type=int, default=WEB_THREADS, help=f"gunicorn threads per worker ({WEB_THREADS})")
     p.add_argument("--keep", action="store_true", help="keep the temp dir (Redis data, gunicorn log)")
     p.add_argument("--collect", metavar="LOG_DIR", type=Path,
                    help="run nothing: print the table of the benchmark logs in LOG_DIR (make bench / soak)")
@@ -124,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         embedded = start_redis(tmp / "redis-data")
         r = redis.Redis.from_url(embedded.url, protocol=2)
         log(f"Redis {r.info('server').get('redis_version')} (embedded, port {embedded.port}, appendfsync everysec)")
-        web = web_server(embedded.url, tmp, workers=args.workers, threads=args.threads)
+        web = web_server(embedded.url, tmp, workers=args.workers or default_web_workers(), threads=args.threads)
         web.start()
         log(f"web: gunicorn {' '.join(web.argv[3:])} -> {web.url}")
         resp = requests.post(web.url + "/api/ingest/jobs/register", json={"jobs": job_definitions()},

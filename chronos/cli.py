@@ -6,7 +6,7 @@
     chronos users create EMAIL [--role admin|member|viewer] [--password P]
     chronos keys create EMAIL [--name N] [--scopes ingest,read] | list EMAIL | revoke KEY_ID
     chronos exec --job ID -- command args...             run a command and report it (the SDK's wrapper)
-    chronos scheduler [--max-sleep 1.0]                  one scheduler process
+    chronos scheduler [--max-sleep 1.0] [--fire-ahead 2] one scheduler process
     chronos batch-runner [--concurrency N]               one batch runner process
 """
 from __future__ import annotations
@@ -44,14 +44,14 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from chronos.db import ensure_embedded_running, redis_url
-    from chronos.supervisor import gunicorn_argv
+    from chronos.supervisor import default_web_workers, gunicorn_argv
 
     settings = _settings(args)
     # Without REDIS_URL the embedded server is started if needed and left running for later starts.
     ensure_embedded_running(settings)
     os.environ["REDIS_URL"] = redis_url(settings)
     os.environ["CHRONOS_DATA_DIR"] = str(settings.data_dir)
-    os.execv(sys.executable, gunicorn_argv(settings, args.host, args.port, args.workers))
+    os.execv(sys.executable, gunicorn_argv(settings, args.host, args.port, args.workers or default_web_workers()))
     return 0  # not reached
 
 
@@ -127,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--port", type=int, default=int(os.environ.get("CHRONOS_PORT", 8050)))
     up.add_argument("--host", default=os.environ.get("CHRONOS_HOST", "127.0.0.1"))
     up.add_argument("--data-dir")
-    up.add_argument("--workers", type=int, default=int(os.environ.get("CHRONOS_WEB_WORKERS", 2)))
+    up.add_argument("--workers", type=int, default=None, help="gunicorn workers (CHRONOS_WEB_WORKERS; 2 per core)")
     up.add_argument("--demo", action="store_true", help="seed demo data on first start and keep a live trickle")
     up.set_defaults(func=cmd_up)
 
@@ -135,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=int(os.environ.get("CHRONOS_PORT", 8050)))
     serve.add_argument("--host", default=os.environ.get("CHRONOS_HOST", "127.0.0.1"))
     serve.add_argument("--data-dir")
-    serve.add_argument("--workers", type=int, default=int(os.environ.get("CHRONOS_WEB_WORKERS", 2)))
+    serve.add_argument("--workers", type=int, default=None, help="gunicorn workers (CHRONOS_WEB_WORKERS; 2 per core)")
     serve.set_defaults(func=cmd_serve)
 
     demo = sub.add_parser("demo", help="seed demo history or run a live trickle through the HTTP API")
