@@ -24,6 +24,8 @@ ADMIN_EMAIL = "load@example.com"
 ADMIN_PASSWORD = "load-password-1"
 JOBS = 50
 INGEST_PATH = "/api/ingest/executions/batch"
+GOAL_RATE = 5000.0
+GOAL_P99_MS = 250.0
 RETRY_STATUSES = {429, 500, 502, 503, 504}
 ERRORS = ("timeout talking to db-3 while loading orders", "connection refused by payments-api",
           "disk quota exceeded on /var/spool/export", "KeyError: 'customer_id' in nightly report")
@@ -101,6 +103,7 @@ def ingest_role(cfg: dict[str, Any], first_client: int, clients: int, ready: Any
         s.get(urls[c % len(urls)] + "/api/health", timeout=10)
         lat: list[float] = []
         per_second: Counter = Counter()
+        slow: Counter = Counter()  # requests over the p99 goal, by second of the run
         errors: Counter = Counter()
         acked = created = duplicates = retries = 0
         unacked: list[tuple[int, int]] = []
@@ -139,6 +142,8 @@ def ingest_role(cfg: dict[str, Any], first_client: int, clients: int, ready: Any
                     created += int(data.get("created", 0)) + int(data.get("finished", 0))
                     duplicates += int(data.get("duplicates", 0))
                     per_second[int(time.time() - t0)] += cfg["batch"]
+                    if took * 1000 > GOAL_P99_MS:
+                        slow[int(time.time() - t0)] += 1
                     break
                 errors[str(status)] += 1
                 if isinstance(status, int) and status not in RETRY_STATUSES:
@@ -157,7 +162,7 @@ def ingest_role(cfg: dict[str, Any], first_client: int, clients: int, ready: Any
         with lock:
             results.append({"client": c, "acked": acked, "created": created, "duplicates": duplicates,
                             "retries": retries, "errors": dict(errors), "unacked": unacked, "lat": lat,
-                            "per_second": dict(per_second)})
+                            "per_second": dict(per_second), "slow": dict(slow)})
 
     _run_clients(client, range(first_client, first_client + clients), ready, "ingest")
     out.put({"role": "ingest", "clients": results, "cpu": time.process_time()})
