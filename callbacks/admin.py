@@ -10,7 +10,7 @@ from dash.exceptions import PreventUpdate
 
 from callbacks.common import COLORS, base_layout, empty_figure, owner, redis, role
 from chronos import dashboard
-from chronos.scheduling import registry
+from chronos.scheduling import claims, registry
 from chronos.store import users
 from chronos.timeutil import now_ms
 from pages._format import time_ago, when
@@ -135,8 +135,9 @@ def refresh_system(_clicks, _n):
 
 # ---- scheduler heartbeats -------------------------------------------------------------------------------------
 
-def nodes_table(nodes: list[dict[str, Any]], now: int) -> Any:
-    """The registered scheduler processes: alive (heartbeat present) or gone without deregistering."""
+def nodes_table(nodes: list[dict[str, Any]], now: int, pending: int = 0) -> Any:
+    """The registered scheduler processes: alive (heartbeat present) or gone without deregistering, and the
+    triggers claimed ahead that wait for their due time."""
     if not nodes:
         return html.P("No scheduler is registered: start one with `chronos scheduler` (or `chronos up`). Until one "
                       "runs, nothing fires and no job goes late.", className="text-body-secondary m-3",
@@ -154,7 +155,10 @@ def nodes_table(nodes: list[dict[str, Any]], now: int) -> Any:
                     className="small"),
         ], className="scheduler-row"))
     head = html.Thead(html.Tr([html.Th(h) for h in ("Process", "State", "Last heartbeat", "Started", "Counters")]))
-    return dbc.Table([head, html.Tbody(rows)], size="sm", className="mb-0 align-middle", responsive=True)
+    waiting = html.P(f"{pending:,} trigger{'' if pending == 1 else 's'} claimed ahead, waiting for their due time",
+                     className="small text-body-secondary m-2", id="admin-pending-triggers")
+    return html.Div([dbc.Table([head, html.Tbody(rows)], size="sm", className="mb-0 align-middle", responsive=True),
+                     waiting])
 
 
 @callback(
@@ -166,4 +170,5 @@ def refresh_schedulers(_clicks, _n):
     owner()
     if role() != "admin":
         return NOT_ALLOWED_SCHEDULERS
-    return nodes_table(registry.list_nodes(redis()), now_ms())
+    r = redis()
+    return nodes_table(registry.list_nodes(r), now_ms(), claims.pending_count(r))

@@ -21,6 +21,7 @@ def register_nodes(r) -> None:
                                                  "coalesced": 5})
     registry.register_birth(r, "worker-b:202:def456", now - 3_600_000)
     r.delete(keys.sched_node("worker-b:202:def456"))  # died without deregistering: its heartbeat expired
+    r.zadd(keys.sched_pending(), {b"chr:events:u1\n{}": now + 2000, b"chr:events:u2\n{}": now + 1500})
 
 
 def test_the_admin_page_lists_scheduler_heartbeats(r, new_page):
@@ -33,6 +34,7 @@ def test_the_admin_page_lists_scheduler_heartbeats(r, new_page):
     alive = page.inner_text(".scheduler-row:has-text('worker-a:101:abc123')")
     assert "alive" in alive and "claimed 1,234" in alive and "coalesced 5" in alive
     assert "gone" in page.inner_text(".scheduler-row:has-text('worker-b:202:def456')")
+    assert page.inner_text("#admin-pending-triggers").startswith("2 triggers claimed ahead")
     page.locator("#admin-scheduler-nodes").scroll_into_view_if_needed()
     screenshot(page, "admin-schedulers")
     console.assert_clean()

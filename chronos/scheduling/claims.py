@@ -198,6 +198,11 @@ def release_due(r: Redis, script: Any, now: int, *, descending: bool = False, ba
             return sent
 
 
+def pending_count(r: Redis) -> int:
+    """How many triggers are claimed ahead and wait for their due time (shown on the admin page)."""
+    return int(r.zcard(keys.sched_pending()))
+
+
 def next_release(r: Redis) -> int | None:
     """When the earliest pending trigger is due, if any is."""
     first = r.zrange(keys.sched_pending(), 0, 0, withscores=True)
