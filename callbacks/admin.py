@@ -155,7 +155,8 @@ def nodes_table(nodes: list[dict[str, Any]], now: int, pending: int = 0) -> Any:
                     className="small"),
         ], className="scheduler-row"))
     head = html.Thead(html.Tr([html.Th(h) for h in ("Process", "State", "Last heartbeat", "Started", "Counters")]))
-    waiting = html.P(f"{pending:,} trigger{'' if pending == 1 else 's'} claimed ahead, waiting for their due time",
+    waiting = html.P(f"{pending:,} trigger claimed ahead, waiting for its due time" if pending == 1 else
+                     f"{pending:,} triggers claimed ahead, waiting for their due time",
                      className="small text-body-secondary m-2", id="admin-pending-triggers")
     return html.Div([dbc.Table([head, html.Tbody(rows)], size="sm", className="mb-0 align-middle", responsive=True),
                      waiting])
