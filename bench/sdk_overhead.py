@@ -32,9 +32,7 @@ import gc
 import os
 import platform
 import shutil
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -42,7 +40,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 ROOT = Path(__file__).resolve().parent.parent
-for path in (ROOT, ROOT / "sdk"):
+for path in (ROOT, ROOT / "sdk", ROOT / "bench"):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
@@ -66,58 +64,37 @@ def log(msg: str = "") -> None:
 # ---- processes -----------------------------------------------------------------------------------
 
 class LocalServer:
-    """Embedded Redis Stack + gunicorn on free ports in a temp dir (the way tests/test_durability.py does)."""
+    """Embedded Redis Stack + gunicorn (``-w 2 --threads 8``) in a temp dir, from bench/servers.py."""
 
     def __init__(self, workers: int = 2, threads: int = 8) -> None:
-        from chronos.redis_server import EmbeddedRedis, free_port
-
         self.tmp = Path(tempfile.mkdtemp(prefix="chronos-sdk-bench-"))
-        self.redis = EmbeddedRedis(self.tmp / "data", port=free_port())
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
         self.key = API_KEY
-        self.log_path = self.tmp / "gunicorn.log"
-        self.argv = [sys.executable, "-m", "gunicorn", "-k", "gthread", "-w", str(workers), "--threads",
-                     str(threads), "-b", f"127.0.0.1:{self.port}", "--chdir", str(ROOT), "--timeout", "120",
-                     "app:create_app()"]
-        self.proc: Optional[subprocess.Popen] = None
+        self.workers, self.threads = workers, threads
+        self.redis: Any = None
+        self.web: Any = None
 
-    def start(self, timeout: float = 90.0) -> None:
-        self.redis.start()
-        env = dict(os.environ, REDIS_URL=self.redis.url, CHRONOS_DATA_DIR=str(self.tmp / "data"),
-                   CHRONOS_ADMIN_EMAIL="bench@example.com", CHRONOS_ADMIN_PASSWORD="bench-password-1",
-                   CHRONOS_BOOTSTRAP_API_KEY=self.key, CHRONOS_RATE_LIMIT_PER_MIN="0",
-                   CHRONOS_SECRET_KEY="bench-secret")
-        with open(self.log_path, "ab") as out:
-            self.proc = subprocess.Popen(self.argv, env=env, cwd=str(ROOT), stdin=subprocess.DEVNULL,
-                                         stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise BenchError(f"gunicorn exited with {self.proc.returncode}:\n{self.tail()}")
-            try:
-                if requests.get(self.url + "/api/health", timeout=2).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.3)
-        raise BenchError(f"gunicorn not healthy after {timeout:.0f}s:\n{self.tail()}")
+    def start(self) -> None:
+        from servers import Gunicorn, start_redis
 
-    def tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
+        self.redis = start_redis(self.tmp / "data")
+        self.web = Gunicorn(self.redis.url, self.tmp / "data", key=self.key, workers=self.workers,
+                            threads=self.threads, admin=("bench@example.com", "bench-password-1"),
+                            secret="bench-secret")
+        self.web.start()
+
+    @property
+    def url(self) -> str:
+        return self.web.url
+
+    @property
+    def argv(self) -> list[str]:
+        return self.web.argv
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.redis.stop()
+        if self.web is not None:
+            self.web.stop()
+        if self.redis is not None:
+            self.redis.stop()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
