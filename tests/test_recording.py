@@ -106,9 +106,9 @@ def test_consecutive_failures_follow_finish_order(app, r):
     assert (job["lastExecId"], job["lastRunAt"], job["lastStatus"]) == ("x-4", now - 3000, "failed")
 
 
-def test_the_precomputed_sums_are_used_only_when_every_event_is_new(app, r):
-    """A chunk of new final runs takes the sums the caller added up; a chunk where some runs were already
-    stored falls back to the script's own sums. Both must match recording one event per call."""
+def test_series_count_only_the_runs_not_stored_before(app, r):
+    """Whole chunks of new final runs, and chunks where a third of the runs were already stored, leave the
+    same series as recording one event per call."""
     state = app.extensions["chronos"]
     finals = list({e["execId"]: e for e in make_events(seed=5, n=400) if e["status"] != "running"}.values())
     for ev in finals:

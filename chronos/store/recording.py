@@ -48,46 +48,11 @@ def series_keys(owner: str, scope: str) -> list[str]:
     return [keys.series(owner, scope, metric, tier) for metric in keys.METRICS for tier in keys.TIERS]
 
 
-def _job_patch(doc: dict[str, Any], next_run: int | None, now: int) -> dict[str, Any]:
-    patch = {"lastStatus": doc["status"], "lastRunAt": doc.get("finishedAt", now),
-             "lastDurationMs": doc.get("durationMs", 0), "lastExecId": doc["execId"], "updatedAt": now}
-    if next_run is not None:
-        patch["nextRunAt"] = next_run
-    return patch
-
-
 def _last_error(doc: dict[str, Any]) -> bytes:
     """The job's ``lastError`` this run brings, JSON-encoded, or nothing."""
     if doc["status"] in FAILURE_STATUSES and doc.get("errorMessage"):
         return orjson.dumps(doc["errorMessage"][:500])
     return b""
-
-
-def _chunk_sums(runs: list[tuple[int, str, int, int]], jobs: int, now: int, tier_args: list[int]) -> list[Any]:
-    """The chunk's series sums if every event is a new final run (the usual case), for the script to use
-    when that turns out true: ``['1', count, (series offset, bucket, value)...]``; ``['0', 0]`` when an
-    event is still running (the script then adds up what it counted itself). ``runs``: (job slot, status,
-    finishedAt, durationMs) as the script receives them."""
-    if any(status == "running" for _, status, _, _ in runs):
-        return ["0", 0]
-    tier_ms, retention = tier_args[:3], tier_args[3:]
-    sums: dict[tuple[int, int], int] = {}
-    for job, status, fin, dur in runs:
-        failure = int(status in FAILURE_STATUSES)
-        values = (1, int(status == "success"), failure, dur, dur)
-        for base in (15 * (job - 1), 15 * jobs):
-            for t in range(3):
-                bucket = fin - fin % tier_ms[t]
-                if bucket < now - retention[t]:
-                    continue
-                for mi in range(5):
-                    k = (base + 3 * mi + t + 1, bucket)
-                    old = sums.get(k)
-                    sums[k] = values[mi] if old is None else max(old, values[mi]) if mi == 4 else old + values[mi]
-    flat: list[Any] = ["1", len(sums)]
-    for (k, bucket), value in sums.items():
-        flat += [k, bucket, value]
-    return flat
 
 
 def record(r: Redis, scripts: Scripts, owner: str, events: list[dict[str, Any]],
@@ -107,33 +72,33 @@ def record(r: Redis, scripts: Scripts, owner: str, events: list[dict[str, Any]],
         chunk = events[start:start + CHUNK]
         job_ids: list[str] = list(dict.fromkeys(e["jobId"] for e in chunk))
         slot = {job_id: i + 1 for i, job_id in enumerate(job_ids)}
-        exec_keys, exec_args, runs = [], [], []
+        exec_keys, exec_args = [], []
         for ev in chunk:
             job_id = ev["jobId"]
             job = known.get(job_id)
             doc = build_execution(ev, owner=owner, job_name=job.get("name", job_id) if job else job_id,
                                   received_ms=now, max_log_bytes=settings.chronos_max_log_bytes)
+            exec_keys.append(keys.execution(owner, doc["execId"]))
+            exec_args += [orjson.dumps(doc), doc["status"], doc.get("finishedAt", 0), doc.get("durationMs", 0),
+                          slot[job_id], doc["execId"], orjson.dumps(event_summary(doc)), _last_error(doc)]
+        job_keys, job_args, skeys = [], [], []
+        for job_id in job_ids:
             if job_id not in next_runs:
                 # A job the scheduler fires keeps the nextRunAt the scheduler set (moving it here would
                 # postpone a fire that is due but not yet claimed).
+                job = known.get(job_id)
                 managed = bool(job and isinstance(job.get("sched"), dict))
                 next_runs[job_id] = job_store.compute_next_run(job, now) if job and not managed else None
-            exec_keys.append(keys.execution(owner, doc["execId"]))
-            runs.append((slot[job_id], doc["status"], doc.get("finishedAt", 0), doc.get("durationMs", 0)))
-            exec_args += [orjson.dumps(doc), doc["status"], doc.get("finishedAt", 0), doc.get("durationMs", 0),
-                          slot[job_id], orjson.dumps(_job_patch(doc, next_runs[job_id], now)),
-                          orjson.dumps(event_summary(doc)), _last_error(doc)]
-        job_keys, job_args, skeys = [], [], []
-        for job_id in job_ids:
             job_keys.append(keys.job(owner, job_id))
-            job_args += [job_id, orjson.dumps(job_store.new_job_doc(owner, job_id, registered=False, at_ms=now))]
+            next_run = next_runs[job_id]
+            job_args += [job_id, orjson.dumps(job_store.new_job_doc(owner, job_id, registered=False, at_ms=now)),
+                         "" if next_run is None else next_run]
             skeys += series_keys(owner, job_id)
         skeys += series_keys(owner, keys.ALL_JOBS_SCOPE)
         # One EVALSHA per chunk, in order (a pipeline would add a SCRIPT EXISTS round trip per request).
         replies.append(scripts.record_batch(
             keys=[keys.events(owner), *exec_keys, *job_keys, *skeys],
-            args=[len(chunk), len(job_ids), *header, *job_args, *exec_args,
-                  *_chunk_sums(runs, len(job_ids), now, header[3:9])], client=r))
+            args=[len(chunk), len(job_ids), *header, *job_args, *exec_args], client=r))
     result = RecordResult()
     for codes in replies:
         for code in codes.decode() if isinstance(codes, bytes) else codes:
