@@ -43,6 +43,7 @@ import json
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -83,6 +84,40 @@ from servers import (  # noqa: E402  (bench/servers.py)
 
 from chronos.redis_server import EmbeddedRedis  # noqa: E402
 
+
+class ForkWatch(threading.Thread):
+    """The seconds of the run during which Redis had a fork child alive (AOF rewrite, save, RediSearch GC),
+    polled four times a second: slow requests are then told apart by whether a child was copying memory."""
+
+    def __init__(self, url: str, t0: float) -> None:
+        super().__init__(daemon=True)
+        self.r, self.t0, self.seconds, self.done = redis.Redis.from_url(url), t0, set(), threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(0.25):
+            try:
+                info = self.r.info("persistence")
+            except redis.RedisError:
+                continue
+            if any(int(info.get(f, 0)) for f in ("aof_rewrite_in_progress", "rdb_bgsave_in_progress",
+                                                  "module_fork_in_progress")):
+                self.seconds.add(int(time.time() - self.t0))
+
+
+def blocked_report(slowlog: list[dict[str, Any]], latency: list[Any], t0: float) -> str:
+    """One line: the commands that held Redis over 50 ms (by name: count, longest, seconds of the run),
+    then the server's latency events (``LATENCY LATEST``: event, worst ms)."""
+    by_name: dict[str, list[tuple[int, int]]] = {}
+    for e in slowlog:
+        name = (e["command"].split() or [b"?"])[0]
+        name = name.decode(errors="replace") if isinstance(name, bytes) else str(name)
+        by_name.setdefault(name.upper(), []).append((int(e["duration"]), int(e["start_time"] - t0)))
+    parts = [f"{name} x{len(v)} (longest {max(d for d, _ in v) / 1000:.0f} ms; at s "
+             f"{', '.join(str(s) for _, s in sorted(v, key=lambda x: x[1])[:12])}{'...' if len(v) > 12 else ''})"
+             for name, v in sorted(by_name.items(), key=lambda kv: -len(kv[1]))]
+    events = [f"{ev[0].decode() if isinstance(ev[0], bytes) else ev[0]} worst {ev[3]} ms" for ev in latency]
+    return ("Redis commands over 50 ms: " + ("; ".join(parts) if parts else "none") +
+            "; latency events over 50 ms: " + (", ".join(events) if events else "none"))
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -135,6 +170,11 @@ def main(argv: list[str] | None = None) -> int:
         embedded = start_redis(tmp / "redis-data")
         r = redis.Redis.from_url(embedded.url, protocol=2)
         log(f"Redis {r.info('server').get('redis_version')} (embedded, port {embedded.port}, appendfsync everysec)")
+        # What held the server thread: every command over 50 ms, and the server's own latency events (fork,
+        # AOF write...) over 50 ms, reported after the run.
+        r.config_set("slowlog-log-slower-than", 50_000)
+        r.config_set("slowlog-max-len", 10_000)
+        r.config_set("latency-monitor-threshold", 50)
         web = web_server(embedded.url, tmp, workers=args.workers or default_web_workers(), threads=args.threads)
         web.start()
         log(f"web: gunicorn {' '.join(web.argv[3:])} -> {web.url}")
@@ -149,22 +189,29 @@ def main(argv: list[str] | None = None) -> int:
         r.config_resetstat()
         mem0, rcpu0, wcpu0 = int(r.info("memory")["used_memory"]), redis_cpu(r), web.cpu_seconds()
         t0 = run.go()
+        fork_watch = ForkWatch(embedded.url, t0)
+        fork_watch.start()
         log(f"load: {args.clients} ingest clients (batches of {args.batch}"
             f"{f', paced to {args.rate:,.0f}/s' if args.rate else ', back to back'}), {args.readers} readers, "
             f"{args.streams} stream clients for {args.seconds:.0f} s; load average before {load_before}")
         cpu_at_end: dict[str, float] = {}
         commands: dict[str, Any] = {}
         forks: dict[str, int] = {}
+        blocked: list[dict[str, Any]] = []
+        latency: list[Any] = []
 
         def ingest_done(_acked: int) -> None:
             cpu_at_end.update(redis=redis_cpu(r), web=web.cpu_seconds() if web else 0.0)
             cpu_at_end["mem"] = int(r.info("memory")["used_memory"])
             commands.update(r.info("commandstats"))
+            blocked.extend(r.slowlog_get(10_000))
+            latency.extend(r.execute_command("LATENCY", "LATEST"))
             stats, persistence = r.info("stats"), r.info("persistence")
             forks.update(total=int(stats.get("total_forks", 0)), latest_us=int(stats.get("latest_fork_usec", 0)),
                          aof_rewrites=int(persistence.get("aof_rewrites", 0)))
 
         results = run.collect(ingest_done)
+        fork_watch.done.set()
         load_after = loadavg()
         fig = summarize(args, results)
         report(args, fig)
@@ -191,6 +238,12 @@ def main(argv: list[str] | None = None) -> int:
              if slow else "") +
             f"; Redis forked {forks.get('total', 0)} times ({forks.get('aof_rewrites', 0)} AOF rewrites; "
             f"RediSearch GC and saves the rest), the last fork took {forks.get('latest_us', 0) / 1000:.0f} ms")
+        slow_by_s = fig.pop("slow_by_s")
+        in_fork = sum(v for k, v in slow_by_s.items() if k in fork_watch.seconds)
+        fig["fork_seconds"], fig["slow_in_fork"] = len(fork_watch.seconds), in_fork
+        log(f"a Redis fork child was alive during {len(fork_watch.seconds)} s of the {args.seconds:.0f} s; "
+            f"{in_fork:,} of the {sum(slow_by_s.values()):,} requests over {GOAL_P99_MS:.0f} ms came in those seconds")
+        log(blocked_report(blocked, latency, t0))
         log(f"load average before {load_before}, after {load_after}")
 
         unacked = [(c["client"], c["unacked"]) for c in results["ingest"] if c["unacked"]]

@@ -47,11 +47,15 @@ def summarize(args: argparse.Namespace, results: dict[str, Any]) -> dict[str, An
     slices = [sum(per_second.get(s, 0) for s in range(a, a + 10)) / 10 for a in range(0, whole, 10)]
     if not slices:  # a run shorter than 10 s: the window itself
         slices = [sum(v for k, v in per_second.items() if k < seconds) / seconds]
-    slow: Counter = Counter()
+    slow_by_s: Counter = Counter()
     for c in ing:
-        slow.update({int(k) // 10 * 10: v for k, v in c.get("slow", {}).items()})
+        for k, v in c.get("slow", {}).items():
+            slow_by_s[int(k)] += v
+    slow: Counter = Counter()
+    for k, v in slow_by_s.items():
+        slow[k // 10 * 10] += v
     fig: dict[str, Any] = {
-        "slow_by_10s": dict(slow),
+        "slow_by_10s": dict(slow), "slow_by_s": dict(slow_by_s),
         "acknowledged": acked, "rate": acked / seconds, "slowest_10s_rate": min(slices) if slices else 0.0,
         "ingest_requests": len(lat), "ingest_p50_ms": pct(lat, .5), "ingest_p99_ms": pct(lat, .99),
         "ingest_max_ms": max(lat, default=0.0), "ingest_errors": sum(errors.values()), "ingest_error_kinds": dict(errors),

@@ -262,6 +262,7 @@ def main(argv: list[str] | None = None) -> int:
         load_after = loadavg()
         codes = stop(workers)
         fig = summarize(args, results)
+        fig.pop("slow_by_s")
         report(args, fig)
         share = [sum(c["acked"] for c in results["ingest"] if c["client"] % 2 == i) for i in (0, 1)]
         log(f"ingest share: server 1 {share[0]:,}, server 2 {share[1]:,} executions")

@@ -20,6 +20,7 @@ if str(ROOT) not in sys.path:
 import redis  # noqa: E402
 import requests  # noqa: E402
 
+from chronos.config import Settings  # noqa: E402
 from chronos.redis_server import EmbeddedRedis, free_port  # noqa: E402
 
 
@@ -44,8 +45,9 @@ def exit_on_sigterm() -> None:
 
 
 def start_redis(data_dir: Path) -> EmbeddedRedis:
-    """A started Redis Stack in ``data_dir`` on a free port, AOF everysec as production runs it."""
-    embedded = EmbeddedRedis(data_dir, port=free_port())
+    """A started Redis Stack in ``data_dir`` on a free port, as ``chronos up`` runs it: AOF everysec, and the
+    priority ``CHRONOS_REDIS_NICE`` asks for (-10 by default: the server's thread ahead of the web workers)."""
+    embedded = EmbeddedRedis(data_dir, port=free_port(), nice=Settings.load().chronos_redis_nice)
     embedded.start()
     return embedded
 

@@ -25,6 +25,7 @@ class Settings:
     chronos_data_dir: str = str(PROJECT_ROOT / "var")
     chronos_redis_port: int = 6399
     chronos_redis_appendfsync: str = "everysec"
+    chronos_redis_nice: int = -10
     chronos_secret_key: str = ""  # empty: generated once and kept in data_dir
     chronos_max_body_bytes: int = 5 * 1024 * 1024
     chronos_max_batch_events: int = 1000

@@ -22,7 +22,7 @@ class RedisUnavailable(RuntimeError):
 
 def embedded_for(settings: Settings) -> EmbeddedRedis:
     return EmbeddedRedis(settings.data_dir, port=settings.chronos_redis_port,
-                         appendfsync=settings.chronos_redis_appendfsync)
+                         appendfsync=settings.chronos_redis_appendfsync, nice=settings.chronos_redis_nice)
 
 
 def redis_url(settings: Settings) -> str:

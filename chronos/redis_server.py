@@ -14,6 +14,7 @@ This module imports only the standard library and ``redis`` (no Flask).
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import socket
@@ -36,6 +37,8 @@ from chronos.redis_binaries import (
     redis_stack_dir,
 )
 from chronos.redis_modules import REQUIRED_MODULES, check_modules
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "EmbeddedRedis",
@@ -109,6 +112,7 @@ class EmbeddedRedis:
         port: int = 6399,
         host: str = "127.0.0.1",
         appendfsync: str = "everysec",
+        nice: int = 0,
     ) -> None:
         if appendfsync not in _APPENDFSYNC_VALUES:
             raise ValueError(f"appendfsync must be one of {_APPENDFSYNC_VALUES}, not {appendfsync!r}")
@@ -116,6 +120,7 @@ class EmbeddedRedis:
         self.port: int = int(port)
         self.host: str = host
         self.appendfsync: str = appendfsync
+        self.nice: int = int(nice)
         self._proc: subprocess.Popen[bytes] | None = None
         self._lock = threading.RLock()
 
@@ -257,12 +262,27 @@ class EmbeddedRedis:
                 raise EmbeddedRedisError(f"Cannot execute {argv[0]}: {exc}.") from exc
             finally:
                 stdio.close()
+            self._raise_priority()
             try:
                 self._wait_ready(timeout, log_offset, stdio_offset)
             except BaseException:
                 self._terminate(signal.SIGKILL, 5.0)
                 raise
             self.pid_path.write_text(f"{self._proc.pid}\n")
+
+    def _raise_priority(self) -> None:
+        """Give the server's main thread the ``nice`` value asked for (its fork children inherit it).
+
+        Every request waits on this one thread, so on a machine it shares with the web workers it should not
+        queue behind them. A negative value needs root (or CAP_SYS_NICE); without it the server keeps the
+        default priority and a warning says so."""
+        if not self.nice or self._proc is None:
+            return
+        try:
+            os.setpriority(os.PRIO_PROCESS, self._proc.pid, self.nice)
+        except OSError as exc:
+            log.info("embedded Redis keeps the default priority (nice %d not allowed: %s; it needs root or "
+                     "CAP_SYS_NICE, CHRONOS_REDIS_NICE=0 asks for nothing)", self.nice, exc)
 
     def _new_output(self, path: Path, offset: int) -> str:
         """Lines written to *path* since *offset* (last few only)."""

@@ -218,3 +218,23 @@ def test_check_modules_on_plain_redis_reports_all_missing(tmp_path: Path) -> Non
 def test_invalid_appendfsync_rejected(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         EmbeddedRedis(tmp_path, appendfsync="sometimes")
+
+
+def test_the_server_thread_gets_the_priority_asked_for(tmp_path: Path) -> None:
+    """``nice`` is applied to the server's main thread right after it starts (a negative value needs root;
+    without it the server keeps the default priority and still starts)."""
+    asked = -3
+    srv = EmbeddedRedis(tmp_path / "data", port=free_port(), nice=asked)
+    srv.start()
+    try:
+        expected = asked if os.geteuid() == 0 else 0
+        assert os.getpriority(os.PRIO_PROCESS, srv.pid) == expected
+        assert srv.client().ping()
+    finally:
+        srv.stop()
+    plain = EmbeddedRedis(tmp_path / "plain", port=free_port())
+    plain.start()
+    try:
+        assert os.getpriority(os.PRIO_PROCESS, plain.pid) == os.getpriority(os.PRIO_PROCESS, 0)
+    finally:
+        plain.stop()
