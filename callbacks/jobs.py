@@ -77,7 +77,9 @@ def jobs_page(r: Any, me: str, *, q: str, status: str, tag: str, app: str, sort:
             action=None if filtered else dcc.Link("Open Settings", href="/settings",
                                                   className="btn btn-primary btn-sm"))
         return html.Div(empty, className="p-3"), pages, "0 jobs"
-    runs = dashboard.recent_runs(r, me, [j["id"] for j in result.items])
+    runs = dashboard.recent_runs(r, me, [j["id"] for j in result.items],
+                                 last_runs={j["id"]: j["lastRunAt"] for j in result.items
+                                            if isinstance(j.get("lastRunAt"), int)})
     return jobs_table(result.items, runs, now), pages, f"{result.total:,} job{'s' if result.total != 1 else ''}"
 
 

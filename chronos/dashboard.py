@@ -64,22 +64,37 @@ def summary(r: Redis, settings: Settings, owner: str, frm: int, to: int, now: in
 
 # ---- jobs ---------------------------------------------------------------------------------------
 
-def recent_runs(r: Redis, owner: str, job_ids: Iterable[str], n: int = 20) -> dict[str, list[dict[str, Any]]]:
-    """The last ``n`` runs of each job (oldest first) as ``{durationMs, status}``.
+def recent_runs(r: Redis, owner: str, job_ids: Iterable[str], n: int = 20,
+                last_runs: dict[str, int] | None = None) -> dict[str, list[dict[str, Any]]]:
+    """The last ``n`` runs of each job (oldest first) as ``{durationMs, status}``; ``last_runs``: the jobs'
+    ``lastRunAt`` where the caller has it (the recent band then ends there).
 
-    One round trip when every job ran ``n`` times in the last week, two otherwise: sorting only the week's
-    runs is what keeps a page of 100 jobs quick when each job has thousands.
+    Redis sorts only a recent band of each job's runs: first as far back as about ``4n`` of its runs go at
+    its rate in its last minutes (``exec_store.first_band``), then 8 and 64 times that, then the last week,
+    then everything, each for the jobs the band before left short. Sorting a band is what keeps a page of 100 jobs quick when each
+    job has thousands of runs, or runs many times a second.
     """
     ids = list(dict.fromkeys(job_ids))
     out: dict[str, list[dict[str, Any]]] = {}
-    week = f"@sortKey:[{(now_ms() - 7 * DAY_MS) * 1000} +inf]"
-    for band in (week, None):
+    now = now_ms()
+    pipe = r.pipeline(transaction=False)
+    for job_id in ids:
+        pipe.execute_command("TS.REVRANGE", keys.series(owner, job_id, "runs", "1m"), "-", "+",
+                             "COUNT", exec_store.RATE_MINUTES)
+    last_runs = last_runs or {}
+    first = {j: (now, exec_store.FIRST_BAND_MS) if isinstance(b, Exception)
+             else exec_store.band_for(b, 4 * n, now, last_runs.get(j))
+             for j, b in zip(ids, pipe.execute(raise_on_error=False))}
+    week = f"@sortKey:[{(now - 7 * DAY_MS) * 1000} +inf]"
+    for band in (1, exec_store.BAND_GROWTH, exec_store.BAND_GROWTH ** 2, week, None):
         todo = [j for j in ids if j not in out]
         if not todo:
             break
         pipe = r.pipeline(transaction=False)
         for job_id in todo:
-            q = search.join([search.tag("owner", owner), search.tag("jobId", job_id), band])
+            end, width = first[job_id]
+            clause = f"@sortKey:[{(end - width * band) * 1000} +inf]" if isinstance(band, int) else band
+            q = search.join([search.tag("owner", owner), search.tag("jobId", job_id), clause])
             pipe.execute_command("FT.SEARCH", keys.IDX_EXECUTIONS, q, "RETURN", 2, "durationMs", "status",
                                  "SORTBY", "sortKey", "DESC", "LIMIT", 0, n, "DIALECT", 3)
         for job_id, res in zip(todo, pipe.execute()):

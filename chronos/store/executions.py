@@ -7,6 +7,7 @@ from typing import Any, Iterator
 
 import orjson
 from redis import Redis
+from redis.exceptions import ResponseError
 
 from chronos import keys, search
 from chronos.store.query import Page, decode_docs
@@ -84,21 +85,65 @@ LIST_FIELDS = ("execId", "jobId", "jobName", "owner", "status", "startedAt", "fi
                "jobVersion", "appVersion", "sortKey")
 _RETURNS: list[str] = [x for f in LIST_FIELDS for x in (f"$.{f}", "AS", f)]
 # Newest-first pages read bands of sortKey going back in time, each BAND_GROWTH times wider than the last,
-# until the page is full; past LAST_BAND_MS the band is open-ended.
+# until the page is full; past LAST_BAND_MS the band is open-ended. The first band is as wide as it takes
+# the owner (or the job) to run about BAND_TARGET_ROWS times at the rate of the last minutes, between
+# MIN_BAND_MS and FIRST_BAND_MS: at 5,000 runs a second an hour holds 18 million rows, and sorting a band
+# that size holds Redis for hundreds of milliseconds (measured: 420 ms for a 1.5M-row hour, 1 ms for 1 s).
 FIRST_BAND_MS = 3_600_000
+MIN_BAND_MS = 1_000
+BAND_TARGET_ROWS = 2_000
 BAND_GROWTH = 8
 LAST_BAND_MS = 366 * 86_400_000
+RATE_MINUTES = 10
 
 
-def _bands(query: ExecutionQuery, now: int) -> Iterator[tuple[str, str]]:
-    """(low, high) sortKey bounds for FT.SEARCH, in page order; together they cover every matching row."""
+def first_band(r: Redis, owner: str | None, job_id: str | None = None, *, rows: int = BAND_TARGET_ROWS,
+               now: int | None = None) -> tuple[int, int]:
+    """Where the newest runs of the owner (or of one job) end and how far back about ``rows`` of them go, in
+    ms: the end is the newest ``lastRunAt`` of the jobs, the rate comes from the runs series' last
+    ``RATE_MINUTES`` minute buckets. ``(now, FIRST_BAND_MS)`` when nothing ran."""
+    now = now_ms() if now is None else now
+    if not owner:
+        return now, FIRST_BAND_MS
+    pipe = r.pipeline(transaction=False)
+    pipe.execute_command("TS.REVRANGE", keys.series(owner, job_id or keys.ALL_JOBS_SCOPE, "runs", "1m"), "-", "+",
+                         "COUNT", RATE_MINUTES)
+    pipe.execute_command("FT.SEARCH", keys.IDX_JOBS, search.join([search.tag("owner", owner),
+                                                                   search.tag("id", job_id) if job_id else None]),
+                         "RETURN", 1, "lastRunAt", "SORTBY", "lastRunAt", "DESC", "LIMIT", 0, 1, "DIALECT", 2)
+    buckets, newest = pipe.execute(raise_on_error=False)
+    if isinstance(buckets, Exception):  # no such series: nothing ran yet
+        return now, FIRST_BAND_MS
+    last = None
+    if not isinstance(newest, Exception) and len(newest) > 2:
+        fields = dict(zip(newest[2][::2], newest[2][1::2]))
+        raw = fields.get(b"lastRunAt")
+        last = int(float(raw)) if raw else None
+    return band_for(buckets, rows, now, last)
+
+
+def band_for(buckets: list[Any], rows: int, now: int, last_run: int | None = None) -> tuple[int, int]:
+    """``first_band`` from a runs series' newest minute buckets (a ``TS.REVRANGE`` reply, newest first) and
+    the newest run's finish when known (else the end of the newest bucket)."""
+    runs = sum(float(v) for _, v in buckets)
+    if not buckets or runs <= 0:
+        return now, FIRST_BAND_MS
+    end = min(now, last_run if last_run else int(buckets[0][0]) + 60_000)
+    span = max(60_000, min(now, int(buckets[0][0]) + 60_000) - int(buckets[-1][0]))
+    return end, int(min(FIRST_BAND_MS, max(MIN_BAND_MS, rows * span / runs)))
+
+
+def _bands(query: ExecutionQuery, now: int, first: tuple[int, int] | None = None) -> Iterator[tuple[str, str]]:
+    """(low, high) sortKey bounds for FT.SEARCH, in page order; together they cover every matching row
+    (the first band reaches up to +inf or the cursor, whatever ``first`` says)."""
     top = f"{query.after.key}" if query.after else "+inf"
     if query.ascending:
         yield ("-inf" if query.after is None else top), "+inf"
         return
-    anchor = query.after.key if query.after else min(now, query.to_ms or now) * 1000
+    newest, first_ms = first or (now, FIRST_BAND_MS)
+    anchor = query.after.key if query.after else min(now, newest, query.to_ms or now) * 1000
     floor = None if query.from_ms is None else query.from_ms * 1000
-    width = FIRST_BAND_MS * 1000
+    width = first_ms * 1000
     while True:
         low = anchor - width
         if width >= LAST_BAND_MS * 1000 or (floor is not None and low <= floor):
@@ -169,7 +214,10 @@ def search_executions(r: Redis, query: ExecutionQuery, *, count: bool = True) ->
     want = query.limit + 1  # one more tells whether a next page exists
     rows: list[dict[str, Any]] = []
     total: int | None = None
-    for low, high in _bands(query, now_ms()):
+    now = now_ms()
+    job = query.job_id if isinstance(query.job_id, str) else None
+    first = None if query.ascending else first_band(r, query.owner, job, now=now)
+    for low, high in _bands(query, now, first):
         pipe = r.pipeline(transaction=False)
         band = search.join([_base(q), f"@sortKey:[{low} {high}]"])
         pipe.execute_command("FT.SEARCH", keys.IDX_EXECUTIONS, band, "RETURN", len(_RETURNS), *_RETURNS,
