@@ -104,6 +104,17 @@ class ForkWatch(threading.Thread):
                 self.seconds.add(int(time.time() - self.t0))
 
 
+def spans(seconds: set[int]) -> str:
+    """``{3, 4, 5, 9}`` -> ``"3-5, 9"``."""
+    out: list[str] = []
+    for s in sorted(seconds):
+        if out and s == int(out[-1].split("-")[-1]) + 1:
+            out[-1] = f"{out[-1].split('-')[0]}-{s}"
+        else:
+            out.append(str(s))
+    return ", ".join(out) or "never"
+
+
 def blocked_report(slowlog: list[dict[str, Any]], latency: list[Any], t0: float) -> str:
     """One line: the commands that held Redis over 50 ms (by name: count, longest, seconds of the run),
     then the server's latency events (``LATENCY LATEST``: event, worst ms)."""
@@ -241,7 +252,8 @@ def main(argv: list[str] | None = None) -> int:
         slow_by_s = fig.pop("slow_by_s")
         in_fork = sum(v for k, v in slow_by_s.items() if k in fork_watch.seconds)
         fig["fork_seconds"], fig["slow_in_fork"] = len(fork_watch.seconds), in_fork
-        log(f"a Redis fork child was alive during {len(fork_watch.seconds)} s of the {args.seconds:.0f} s; "
+        log(f"a Redis fork child was alive during {len(fork_watch.seconds)} s of the {args.seconds:.0f} s "
+            f"({spans(fork_watch.seconds)}); "
             f"{in_fork:,} of the {sum(slow_by_s.values()):,} requests over {GOAL_P99_MS:.0f} ms came in those seconds")
         log(blocked_report(blocked, latency, t0))
         log(f"load average before {load_before}, after {load_after}")

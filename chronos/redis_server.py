@@ -40,6 +40,9 @@ from chronos.redis_modules import REQUIRED_MODULES, check_modules
 
 log = logging.getLogger(__name__)
 
+CHILD_NICE = 10  # the server's fork children (AOF rewrite, RediSearch GC) when the server thread is prioritised
+CHILD_WATCH_SECONDS = 0.2
+
 __all__ = [
     "EmbeddedRedis",
     "EmbeddedRedisError",
@@ -121,6 +124,7 @@ class EmbeddedRedis:
         self.host: str = host
         self.appendfsync: str = appendfsync
         self.nice: int = int(nice)
+        self._watch_stop = threading.Event()
         self._proc: subprocess.Popen[bytes] | None = None
         self._lock = threading.RLock()
 
@@ -270,14 +274,32 @@ class EmbeddedRedis:
                 raise
             self.pid_path.write_text(f"{self._proc.pid}\n")
 
+    def _watch_children(self, proc: subprocess.Popen[bytes]) -> None:
+        """While the server runs, put its fork children (AOF rewrite, RediSearch GC) at ``CHILD_NICE``: they
+        copy gigabytes and may take their time, while every request waits on the server thread."""
+        path = f"/proc/{proc.pid}/task/{proc.pid}/children"
+        while proc.poll() is None and not self._watch_stop.wait(CHILD_WATCH_SECONDS):
+            try:
+                with open(path) as fh:
+                    children = [int(p) for p in fh.read().split()]
+            except OSError:
+                return
+            for child in children:
+                with contextlib.suppress(OSError):
+                    if os.getpriority(os.PRIO_PROCESS, child) != CHILD_NICE:
+                        os.setpriority(os.PRIO_PROCESS, child, CHILD_NICE)
+
     def _raise_priority(self) -> None:
-        """Give the server's main thread the ``nice`` value asked for (its fork children inherit it).
+        """Give the server's main thread the ``nice`` value asked for, and its fork children ``CHILD_NICE``.
 
         Every request waits on this one thread, so on a machine it shares with the web workers it should not
-        queue behind them. A negative value needs root (or CAP_SYS_NICE); without it the server keeps the
+        queue behind them; a child rewriting the AOF should queue behind everything. A negative value needs root (or CAP_SYS_NICE); without it the server keeps the
         default priority and a warning says so."""
         if not self.nice or self._proc is None:
             return
+        self._watch_stop.clear()
+        threading.Thread(target=self._watch_children, args=(self._proc,), name="redis-children",
+                         daemon=True).start()
         try:
             os.setpriority(os.PRIO_PROCESS, self._proc.pid, self.nice)
         except OSError as exc:
@@ -395,6 +417,7 @@ class EmbeddedRedis:
         """
         with self._lock:
             pid = self.pid
+            self._watch_stop.set()
             self._terminate(signal.SIGTERM, timeout)
             self._remove_pidfile(pid)
 

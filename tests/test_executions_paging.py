@@ -250,3 +250,38 @@ def test_the_api_follows_next_cursor_and_still_takes_offsets(r, api):
         assert api.get(f"/api/executions?limit=10&{legacy}").get_json()["items"] == by_token
     for bad in ("cursor=kk", "cursor=k1", "cursor=-3", "cursor=k1.1&limit=0", "cursor=k1.1&limit=x"):
         assert api.get(f"/api/executions?{bad}").status_code == 400
+
+
+def test_a_busy_owners_pages_start_from_a_band_sized_to_its_rate(app, r):
+    """An owner that ran 6,000 times in the last half minute (plus runs an hour, a day and a year ago): the
+    first band ends at the newest run and spans about 2,000 runs' worth of time, far less than an hour; the
+    cursor walks and the jobs' last runs still hold every row once, in order, old runs included."""
+    from chronos import dashboard
+    from chronos.store import recording
+
+    state = app.extensions["chronos"]
+    owner, now = "u-paging-busy", now_ms()
+    evs = [{"execId": f"busy-{i:05d}", "jobId": f"job-{i % 3}", "status": "failed" if i % 10 == 0 else "success",
+            "startedAt": now - 30_000 + i * 5 - 40, "finishedAt": now - 30_000 + i * 5, "durationMs": 40,
+            **({"errorMessage": f"timeout number {i}"} if i % 10 == 0 else {})} for i in range(6000)]
+    evs += [{"execId": f"busy-old-{i}", "jobId": f"job-{i % 3}", "status": "success", "startedAt": now - ago - 5,
+             "finishedAt": now - ago, "durationMs": 5} for i, ago in enumerate((3_600_000, DAY, 300 * DAY))]
+    recording.record(r, state.scripts, owner, evs, state.settings)
+    docs = [orjson.loads(r.execute_command("JSON.GET", keys.execution(owner, e["execId"]))) for e in evs]
+
+    end, width = exec_store.first_band(r, owner, now=now)
+    assert end == max(d["finishedAt"] for d in docs)
+    assert exec_store.MIN_BAND_MS <= width <= 30_000 < exec_store.FIRST_BAND_MS
+    _, job_width = exec_store.first_band(r, owner, "job-1", now=now)
+    assert job_width > width  # a third of the runs: a wider band for the same number of rows
+
+    for filters, keep in (({}, lambda d: True), ({"q": "timeout"}, lambda d: "timeout" in d.get("errorMessage", "")),
+                          ({"job_id": "job-2"}, lambda d: d["jobId"] == "job-2")):
+        pages = walk(r, ExecutionQuery(owner=owner, limit=500, **filters))
+        assert_pages(pages, 500, expected(docs, keep), owner)
+    last_runs = {f"job-{j}": max(d["finishedAt"] for d in docs if d["jobId"] == f"job-{j}") for j in range(3)}
+    for hint in (None, last_runs):
+        runs = dashboard.recent_runs(r, owner, list(last_runs), n=20, last_runs=hint)
+        for job_id in last_runs:
+            newest = sorted((d for d in docs if d["jobId"] == job_id), key=lambda d: -d["sortKey"])[:20]
+            assert runs[job_id] == [{"durationMs": d["durationMs"], "status": d["status"]} for d in newest[::-1]]

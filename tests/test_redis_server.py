@@ -13,6 +13,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from chronos.redis_server import (
+    CHILD_NICE,
     EmbeddedRedis,
     EmbeddedRedisError,
     check_modules,
@@ -222,14 +223,26 @@ def test_invalid_appendfsync_rejected(tmp_path: Path) -> None:
 
 def test_the_server_thread_gets_the_priority_asked_for(tmp_path: Path) -> None:
     """``nice`` is applied to the server's main thread right after it starts (a negative value needs root;
-    without it the server keeps the default priority and still starts)."""
+    without it the server keeps the default priority and still starts); its fork children (here a save)
+    are put at ``CHILD_NICE``."""
     asked = -3
     srv = EmbeddedRedis(tmp_path / "data", port=free_port(), nice=asked)
     srv.start()
     try:
         expected = asked if os.geteuid() == 0 else 0
         assert os.getpriority(os.PRIO_PROCESS, srv.pid) == expected
-        assert srv.client().ping()
+        client = srv.client()
+        client.mset({f"k{i}": i for i in range(20)})
+        client.config_set("rdb-key-save-delay", 100_000)  # 0.1 s per key: a save child that lives ~2 s
+        client.bgsave()
+        children: list[int] = []
+        for _ in range(40):  # the watcher looks every 0.2 s
+            children = [int(p) for p in Path(f"/proc/{srv.pid}/task/{srv.pid}/children").read_text().split()]
+            if children and all(os.getpriority(os.PRIO_PROCESS, c) == CHILD_NICE for c in children):
+                break
+            time.sleep(0.1)
+        assert children and all(os.getpriority(os.PRIO_PROCESS, c) == CHILD_NICE for c in children)
+        client.config_set("rdb-key-save-delay", 0)
     finally:
         srv.stop()
     plain = EmbeddedRedis(tmp_path / "plain", port=free_port())

@@ -123,13 +123,18 @@ def first_band(r: Redis, owner: str | None, job_id: str | None = None, *, rows: 
 
 
 def band_for(buckets: list[Any], rows: int, now: int, last_run: int | None = None) -> tuple[int, int]:
-    """``first_band`` from a runs series' newest minute buckets (a ``TS.REVRANGE`` reply, newest first) and
-    the newest run's finish when known (else the end of the newest bucket)."""
-    runs = sum(float(v) for _, v in buckets)
-    if not buckets or runs <= 0:
+    """``first_band`` from a runs series' newest minute buckets (a ``TS.REVRANGE`` reply, newest first; only
+    those within ``RATE_MINUTES`` of the newest count) and the newest run's finish when known (else the end
+    of the newest bucket)."""
+    if not buckets:
         return now, FIRST_BAND_MS
-    end = min(now, last_run if last_run else int(buckets[0][0]) + 60_000)
-    span = max(60_000, min(now, int(buckets[0][0]) + 60_000) - int(buckets[-1][0]))
+    newest = int(buckets[0][0])
+    recent = [(int(ts), float(v)) for ts, v in buckets if int(ts) > newest - RATE_MINUTES * 60_000]
+    runs = sum(v for _, v in recent)
+    if runs <= 0:
+        return now, FIRST_BAND_MS
+    end = min(now, last_run if last_run else newest + 60_000)
+    span = max(60_000, min(now, newest + 60_000) - recent[-1][0])
     return end, int(min(FIRST_BAND_MS, max(MIN_BAND_MS, rows * span / runs)))
 
 
