@@ -7,9 +7,10 @@ replays second, so nothing published in between is missed; stream ids keep the o
 from __future__ import annotations
 
 import time
-from typing import Generator, Iterator
+from typing import Any, Generator, Iterator
 
 from flask import Response, g, request, stream_with_context
+from redis import Redis
 
 from chronos import keys
 from chronos.db import store
@@ -21,29 +22,37 @@ MAX_CONNECTION_SECONDS = 3600.0  # clients reconnect with Last-Event-ID; bounds 
 REPLAY_LIMIT = 1000
 
 
-def _frame(entry_id: bytes, fields: dict[bytes, bytes]) -> str:
-    kind = fields.get(b"type", b"message").decode()
-    data = fields.get(b"data", b"{}").decode()
-    return f"id: {entry_id.decode()}\nevent: {kind}\ndata: {data}\n\n"
+def _frames(entries: list[Any]) -> bytes:
+    """SSE frames for raw ``XRANGE`` entries (``[id, [field, value, ...]]``, bytes): no per-entry dict or
+    str, the stored JSON goes out as it is."""
+    out = []
+    for entry_id, fields in entries:
+        kind, data = b"message", b"{}"
+        for i in range(0, len(fields) - 1, 2):
+            if fields[i] == b"type":
+                kind = fields[i + 1]
+            elif fields[i] == b"data":
+                data = fields[i + 1]
+        out.append(b"id: %s\nevent: %s\ndata: %s\n\n" % (entry_id, kind, data))
+    return b"".join(out)
 
 
 def _after(cursor: str) -> str:
     return "(" + cursor
 
 
-def _read(r, stream: str, cursor: str) -> tuple[str, str, bool]:
+def _read(r: Redis, stream: str, cursor: str) -> tuple[str, bytes, bool]:
     """The entries after ``cursor`` (up to ``REPLAY_LIMIT``) as one chunk of frames, the new cursor, and
     whether the read was full.
     One chunk per read rather than one per event: at thousands of events a second, a write per event is
-    most of what a stream connection costs."""
-    entries = r.xrange(stream, _after(cursor), "+", count=REPLAY_LIMIT)
+    most of what a stream connection costs. ``r`` returns XRANGE replies raw (``raw_client``)."""
+    entries = r.execute_command("XRANGE", stream, _after(cursor), "+", "COUNT", REPLAY_LIMIT)
     if not entries:
-        return cursor, "", False
-    frames = "".join(_frame(entry_id, fields) for entry_id, fields in entries)
-    return entries[-1][0].decode(), frames, len(entries) == REPLAY_LIMIT
+        return cursor, b"", False
+    return entries[-1][0].decode(), _frames(entries), len(entries) == REPLAY_LIMIT
 
 
-def _drain(r, stream: str, cursor: str) -> Generator[str, None, str]:
+def _drain(r: Redis, stream: str, cursor: str) -> Generator[bytes, None, str]:
     """Everything after ``cursor`` (a full read means more may be waiting); returns the new cursor."""
     while True:
         cursor, frames, full = _read(r, stream, cursor)
@@ -53,17 +62,25 @@ def _drain(r, stream: str, cursor: str) -> Generator[str, None, str]:
             return cursor
 
 
+def raw_client(r: Redis) -> Redis:
+    """A client on ``r``'s connection pool whose XRANGE replies are not turned into dicts and strings."""
+    raw = Redis(connection_pool=r.connection_pool)
+    raw.response_callbacks.pop("XRANGE", None)
+    return raw
+
+
 def event_frames(owner: str, last_event_id: str | None, *, heartbeat: float = HEARTBEAT_SECONDS,
-                 max_seconds: float = MAX_CONNECTION_SECONDS) -> Iterator[str]:
+                 max_seconds: float = MAX_CONNECTION_SECONDS) -> Iterator[str | bytes]:
     """SSE frames for ``owner``: the replay after ``last_event_id``, then live events and heartbeats."""
     r = store.client
+    raw = raw_client(r)
     stream = keys.events(owner)
     pubsub = r.pubsub(ignore_subscribe_messages=True)
     pubsub.subscribe(stream)
     try:
         yield f"retry: 3000\n: connected {int(time.time())}\n\n"
         if last_event_id:
-            cursor = yield from _drain(r, stream, last_event_id)
+            cursor = yield from _drain(raw, stream, last_event_id)
         else:
             latest = r.xrevrange(stream, "+", "-", count=1)
             cursor = latest[0][0].decode() if latest else "0-0"
@@ -73,7 +90,7 @@ def event_frames(owner: str, last_event_id: str | None, *, heartbeat: float = HE
             if msg is None:
                 yield ": ping\n\n"
                 continue
-            cursor = yield from _drain(r, stream, cursor)
+            cursor = yield from _drain(raw, stream, cursor)
     finally:
         pubsub.close()
 
