@@ -285,3 +285,21 @@ def test_a_busy_owners_pages_start_from_a_band_sized_to_its_rate(app, r):
         for job_id in last_runs:
             newest = sorted((d for d in docs if d["jobId"] == job_id), key=lambda d: -d["sortKey"])[:20]
             assert runs[job_id] == [{"durationMs": d["durationMs"], "status": d["status"]} for d in newest[::-1]]
+
+
+def test_an_admin_finds_any_accounts_execution_by_id(app, r):
+    """execId is not indexed: the lookup across owners reads the id's key under each account."""
+    from chronos.store import recording
+
+    state = app.extensions["chronos"]
+    now = now_ms()
+    r.sadd(keys.users(), "u-find-a", "u-find-b")
+    for owner in ("u-find-a", "u-find-b"):
+        recording.record(r, state.scripts, owner, [{"execId": f"{owner}-run", "jobId": "j", "status": "success",
+                                                    "startedAt": now - 10, "finishedAt": now}], state.settings)
+    assert exec_store.find_by_id(r, "u-find-b-run")["owner"] == "u-find-b"
+    assert exec_store.find_by_id(r, "u-find-a-run")["owner"] == "u-find-a"
+    assert exec_store.find_by_id(r, "no-such-run") is None
+    info = r.execute_command("FT.INFO", keys.IDX_EXECUTIONS)
+    attrs = dict(zip(info[::2], info[1::2]))[b"attributes"]
+    assert b"execId" not in {dict(zip(a[::2], a[1::2]))[b"attribute"] for a in attrs}

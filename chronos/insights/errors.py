@@ -36,7 +36,7 @@ def _times(doc: dict[str, Any]) -> dict[str, Any]:
 def _group_rows(r: Redis, query: str, limit: int) -> list[dict[str, Any]]:
     return aggregate(
         r, query,
-        "LOAD", 6, "@errorGroup", "@errorType", "@errorMessage", "@execId", "@jobId", "@finishedAt",
+        "LOAD", 8, "@errorGroup", "@errorType", "@errorMessage", "$.execId", "AS", "execId", "@jobId", "@finishedAt",
         "GROUPBY", 1, "@errorGroup",
         "REDUCE", "COUNT", 0, "AS", "count",
         "REDUCE", "MIN", 1, "@finishedAt", "AS", "firstInRange",

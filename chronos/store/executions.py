@@ -10,7 +10,7 @@ from redis import Redis
 from redis.exceptions import ResponseError
 
 from chronos import keys, search
-from chronos.store.query import Page, decode_docs
+from chronos.store.query import Page
 from chronos.store.recording import EVENT_STREAM_MAXLEN, RecordResult, record
 from chronos.timeutil import now_ms
 
@@ -23,11 +23,16 @@ def get(r: Redis, owner: str, exec_id: str) -> dict[str, Any] | None:
 
 
 def find_by_id(r: Redis, exec_id: str) -> dict[str, Any] | None:
-    """Any owner's execution with that id (admins only)."""
-    res = r.execute_command("FT.SEARCH", keys.IDX_EXECUTIONS, search.tag("execId", exec_id),
-                            "LIMIT", 0, 1, "DIALECT", 2)
-    docs = decode_docs(res)
-    return docs[0] if docs else None
+    """Any owner's execution with that id (admins only): its key under each account, in one round trip
+    (execId is not indexed: millions of unique values for this one lookup)."""
+    owners = sorted(x.decode() for x in r.smembers(keys.users()))
+    pipe = r.pipeline(transaction=False)
+    for owner in owners:
+        pipe.execute_command("JSON.GET", keys.execution(owner, exec_id))
+    for raw in pipe.execute():
+        if raw:
+            return orjson.loads(raw)
+    return None
 
 
 @dataclass(frozen=True)
