@@ -92,16 +92,27 @@ class ForkWatch(threading.Thread):
     def __init__(self, url: str, t0: float) -> None:
         super().__init__(daemon=True)
         self.r, self.t0, self.seconds, self.done = redis.Redis.from_url(url), t0, set(), threading.Event()
+        self.cpu: dict[int, float] = {}  # the server thread's CPU seconds at each 10-second mark of the run
 
     def run(self) -> None:
         while not self.done.wait(0.25):
             try:
                 info = self.r.info("persistence")
-            except redis.RedisError:
+                at = time.time() - self.t0
+                if at >= 0 and int(at) % 10 == 0 and int(at) not in self.cpu:
+                    cpu = self.r.info("cpu")
+                    self.cpu[int(at)] = float(cpu["used_cpu_user_main_thread"]) + float(cpu["used_cpu_sys_main_thread"])
+            except (redis.RedisError, KeyError):
                 continue
             if any(int(info.get(f, 0)) for f in ("aof_rewrite_in_progress", "rdb_bgsave_in_progress",
                                                   "module_fork_in_progress")):
                 self.seconds.add(int(time.time() - self.t0))
+
+    def busy(self) -> str:
+        """How busy the server thread was in each 10-second slice, in percent of one core."""
+        marks = sorted(self.cpu)
+        return ", ".join(f"{a}-{b} s: {(self.cpu[b] - self.cpu[a]) / (b - a) * 100:.0f} %"
+                         for a, b in zip(marks, marks[1:]))
 
 
 def spans(seconds: set[int]) -> str:
@@ -256,6 +267,7 @@ def main(argv: list[str] | None = None) -> int:
             f"({spans(fork_watch.seconds)}); "
             f"{in_fork:,} of the {sum(slow_by_s.values()):,} requests over {GOAL_P99_MS:.0f} ms came in those seconds")
         log(blocked_report(blocked, latency, t0))
+        log(f"Redis server thread busy by 10-second slice: {fork_watch.busy() or 'not sampled'}")
         log(f"load average before {load_before}, after {load_after}")
 
         unacked = [(c["client"], c["unacked"]) for c in results["ingest"] if c["unacked"]]
