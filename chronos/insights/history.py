@@ -14,7 +14,7 @@ HISTORY = 1000          # finished runs of a job read at most per analysis
 AGG_TIMEOUT_MS = 5_000  # FT.AGGREGATE otherwise stops (silently, returning what it has) after 500 ms
 FINAL = ("success", "failed", "timeout", "cancelled")
 FAILED = ("failed", "timeout")
-INDEXED = ("execId", "jobId", "jobName", "status", "errorType", "errorMessage", "appId", "host", "triggerId",
+INDEXED = ("jobId", "jobName", "status", "errorType", "errorMessage", "appId", "host", "triggerId",
            "startedAt", "finishedAt", "durationMs", "errorGroup")
 NUMERIC = ("startedAt", "finishedAt", "durationMs", "attempt")
 RUN_FIELDS = ("execId", "status", "startedAt", "finishedAt", "durationMs", "attempt", "triggerId",
