@@ -3,10 +3,15 @@ from __future__ import annotations
 
 import time
 
-from chronos.insights import anomalies
+from chronos.insights import anomalies, history
 from chronos.store import executions as exec_store
-from tests.conftest import Api
+from chronos.store import jobs as job_store
+from pages._ids import job as job_ids
+from pages._ids import shell
+from tests.browser.support import dash_payload
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Api
 from tests.helpers import batch, execution
+from tests.test_pages_security import session_login
 
 MIN = 60_000
 
@@ -98,6 +103,43 @@ def test_a_failure_spike_and_a_streak_are_reported(api):
     spike, streak = by_kind["failure_spike"], by_kind["failure_streak"]
     assert spike["value"] == 0.5 and spike["details"]["baselineRuns"] == 50 and spike["direction"] == "up"
     assert streak["value"] == 5 and streak["execId"] == "w9" and "5 runs failed in a row" in streak["reason"]
+
+
+def charts_call(job_id: str) -> dict:
+    """The job page's refresh_charts callback as the browser posts it (24 h range)."""
+    return dash_payload([(job_ids.duration_chart, "figure"), (job_ids.runs_chart, "figure")],
+                        [{"id": job_ids.id, "property": "data", "value": job_id},
+                         {"id": job_ids.range, "property": "value", "value": "24"},
+                         {"id": shell.poll, "property": "n_intervals", "value": 0},
+                         {"id": shell.live_event, "property": "data", "value": None}],
+                        changed=[f"{job_ids.id}.data"])
+
+
+def test_the_job_charts_read_exec_ids_from_the_documents_since_exec_id_is_not_indexed(app, api, r):
+    # Regression: the executions index has no execId field, so run history must read it from each document;
+    # without it the newest failed run had no execId and the job page's charts answered 500.
+    end = seed_normal(api)
+    failed = [execution(f"f{i}", "etl", "failed", finished_ms=end + (i + 2) * MIN, duration_ms=1000,
+                        errorType="IOError", errorMessage="disk full") for i in range(3)]
+    assert api.post("/api/ingest/executions/batch", batch(
+        execution("slow", "etl", "success", finished_ms=end + MIN, duration_ms=6000), *failed)).status_code == 200
+    admin, now = _admin_id(r), now_ms()
+    runs = history.recent_runs(r, admin, "etl", before_ms=now, fields=anomalies.FIELDS)
+    assert [run["execId"] for run in runs] == [f"n{i}" for i in range(60)] + ["slow", "f0", "f1", "f2"]
+    settings = app.extensions["chronos"].settings
+    found = anomalies.job_anomalies(r, settings, job_store.get(r, admin, "etl"), now - 24 * 3_600_000, now)
+    by_kind = {a.kind: a for a in found}
+    assert by_kind["too_slow"].exec_id == "slow"
+    streak = by_kind["failure_streak"]
+    assert streak.exec_id == "f2" and streak.details["firstExecId"] == "f0"
+    assert "IOError: disk full" in streak.reason  # read from the newest run's document by its execId
+    assert all(exec_store.get(r, admin, a.exec_id) for a in found if a.exec_id)
+    client = app.test_client()
+    session_login(client, ADMIN_EMAIL, ADMIN_PASSWORD)
+    resp = client.post("/_dash-update-component", json=charts_call("etl"))
+    assert resp.status_code == 200
+    traces = resp.json["response"][job_ids.duration_chart]["figure"]["data"]
+    assert [t["y"] for t in traces if t["name"] == "Anomaly"] == [[6000]]
 
 
 def test_another_users_key_sees_no_anomalies(api, make_user):
