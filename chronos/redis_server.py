@@ -7,6 +7,7 @@ RediSearch, RedisTimeSeries) and AOF persistence under a project data directory.
 Finding the binaries and the OpenSSL 1.1 libraries they need is
 :mod:`chronos.redis_binaries`; its public names are importable from here too.
 The child gets that OpenSSL folder on ``LD_LIBRARY_PATH`` (the redis child only).
+Its process priority (``nice``) is :mod:`chronos.redis_priority`.
 
 This module imports only the standard library and ``redis`` (no Flask).
 """
@@ -14,7 +15,6 @@ This module imports only the standard library and ``redis`` (no Flask).
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import signal
 import socket
@@ -37,11 +37,7 @@ from chronos.redis_binaries import (
     redis_stack_dir,
 )
 from chronos.redis_modules import REQUIRED_MODULES, check_modules
-
-log = logging.getLogger(__name__)
-
-CHILD_NICE = 10  # the server's fork children (AOF rewrite, RediSearch GC) when the server thread is prioritised
-CHILD_WATCH_SECONDS = 0.2
+from chronos.redis_priority import raise_priority
 
 __all__ = [
     "EmbeddedRedis",
@@ -266,45 +262,13 @@ class EmbeddedRedis:
                 raise EmbeddedRedisError(f"Cannot execute {argv[0]}: {exc}.") from exc
             finally:
                 stdio.close()
-            self._raise_priority()
+            raise_priority(self._proc, self.nice, self._watch_stop)
             try:
                 self._wait_ready(timeout, log_offset, stdio_offset)
             except BaseException:
                 self._terminate(signal.SIGKILL, 5.0)
                 raise
             self.pid_path.write_text(f"{self._proc.pid}\n")
-
-    def _watch_children(self, proc: subprocess.Popen[bytes]) -> None:
-        """While the server runs, put its fork children (AOF rewrite, RediSearch GC) at ``CHILD_NICE``: they
-        copy gigabytes and may take their time, while every request waits on the server thread."""
-        path = f"/proc/{proc.pid}/task/{proc.pid}/children"
-        while proc.poll() is None and not self._watch_stop.wait(CHILD_WATCH_SECONDS):
-            try:
-                with open(path) as fh:
-                    children = [int(p) for p in fh.read().split()]
-            except OSError:
-                return
-            for child in children:
-                with contextlib.suppress(OSError):
-                    if os.getpriority(os.PRIO_PROCESS, child) != CHILD_NICE:
-                        os.setpriority(os.PRIO_PROCESS, child, CHILD_NICE)
-
-    def _raise_priority(self) -> None:
-        """Give the server's main thread the ``nice`` value asked for, and its fork children ``CHILD_NICE``.
-
-        Every request waits on this one thread, so on a machine it shares with the web workers it should not
-        queue behind them; a child rewriting the AOF should queue behind everything. A negative value needs root (or CAP_SYS_NICE); without it the server keeps the
-        default priority and a warning says so."""
-        if not self.nice or self._proc is None:
-            return
-        self._watch_stop.clear()
-        threading.Thread(target=self._watch_children, args=(self._proc,), name="redis-children",
-                         daemon=True).start()
-        try:
-            os.setpriority(os.PRIO_PROCESS, self._proc.pid, self.nice)
-        except OSError as exc:
-            log.info("embedded Redis keeps the default priority (nice %d not allowed: %s; it needs root or "
-                     "CAP_SYS_NICE, CHRONOS_REDIS_NICE=0 asks for nothing)", self.nice, exc)
 
     def _new_output(self, path: Path, offset: int) -> str:
         """Lines written to *path* since *offset* (last few only)."""

@@ -12,8 +12,8 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from chronos.redis_priority import CHILD_NICE
 from chronos.redis_server import (
-    CHILD_NICE,
     EmbeddedRedis,
     EmbeddedRedisError,
     check_modules,
