@@ -83,6 +83,7 @@ from servers import (  # noqa: E402  (bench/servers.py)
 )
 
 from chronos.redis_server import EmbeddedRedis  # noqa: E402
+from chronos.store import ingest_queue  # noqa: E402
 
 
 class ForkWatch(threading.Thread):
@@ -93,12 +94,16 @@ class ForkWatch(threading.Thread):
         super().__init__(daemon=True)
         self.r, self.t0, self.seconds, self.done = redis.Redis.from_url(url), t0, set(), threading.Event()
         self.cpu: dict[int, float] = {}  # the server thread's CPU seconds at each 10-second mark of the run
+        self.backlog: list[tuple[int, int]] = []  # queued ingestion: (batches waiting, oldest's age ms) samples
 
     def run(self) -> None:
         while not self.done.wait(0.25):
             try:
                 info = self.r.info("persistence")
                 at = time.time() - self.t0
+                if at >= 0:
+                    b = ingest_queue.backlog(self.r, int(time.time() * 1000))
+                    self.backlog.append((b["batches"], b["oldestMs"]))
                 if at >= 0 and int(at) % 10 == 0 and int(at) not in self.cpu:
                     cpu = self.r.info("cpu")
                     self.cpu[int(at)] = float(cpu["used_cpu_user_main_thread"]) + float(cpu["used_cpu_sys_main_thread"])
@@ -107,6 +112,15 @@ class ForkWatch(threading.Thread):
             if any(int(info.get(f, 0)) for f in ("aof_rewrite_in_progress", "rdb_bgsave_in_progress",
                                                   "module_fork_in_progress")):
                 self.seconds.add(int(time.time() - self.t0))
+
+    def lag(self) -> dict[str, float]:
+        """Queued ingestion: the most batches waiting, and the age of the oldest waiting batch (p50, p99, max
+        over the samples): how long after its acknowledgement an execution was still not recorded, at most."""
+        if not self.backlog:
+            return {}
+        ages = sorted(a for _, a in self.backlog)
+        return {"queue_max_batches": max(b for b, _ in self.backlog), "queue_age_p50_ms": ages[len(ages) // 2],
+                "queue_age_p99_ms": ages[min(len(ages) - 1, int(len(ages) * 0.99))], "queue_age_max_ms": ages[-1]}
 
     def busy(self) -> str:
         """How busy the server thread was in each 10-second slice, in percent of one core."""
@@ -163,6 +177,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--workers", type=int, default=None,
                    help="gunicorn workers (default: as `chronos serve` picks them, 2 per core: 4 here)")
     p.add_argument("--threads", type=int, default=WEB_THREADS, help=f"gunicorn threads per worker ({WEB_THREADS})")
+    p.add_argument("--direct", action="store_true",
+                   help="record in the request (CHRONOS_INGEST_QUEUE off) instead of queued ingestion")
     p.add_argument("--keep", action="store_true", help="keep the temp dir (Redis data, gunicorn log)")
     p.add_argument("--collect", metavar="LOG_DIR", type=Path,
                    help="run nothing: print the table of the benchmark logs in LOG_DIR (make bench / soak)")
@@ -197,9 +213,11 @@ def main(argv: list[str] | None = None) -> int:
         r.config_set("slowlog-log-slower-than", 50_000)
         r.config_set("slowlog-max-len", 10_000)
         r.config_set("latency-monitor-threshold", 50)
-        web = web_server(embedded.url, tmp, workers=args.workers or default_web_workers(), threads=args.threads)
+        web = web_server(embedded.url, tmp, workers=args.workers or default_web_workers(), threads=args.threads,
+                         extra_env={"CHRONOS_INGEST_QUEUE": "0" if args.direct else "1"})
         web.start()
-        log(f"web: gunicorn {' '.join(web.argv[3:])} -> {web.url}")
+        log(f"web: gunicorn {' '.join(web.argv[3:])} -> {web.url}; ingestion "
+            f"{'direct (recorded in the request)' if args.direct else 'queued (CHRONOS_INGEST_QUEUE=1)'}")
         resp = requests.post(web.url + "/api/ingest/jobs/register", json={"jobs": job_definitions()},
                              headers={"x-api-key": API_KEY}, timeout=30)
         if resp.status_code != 200:
@@ -221,8 +239,15 @@ def main(argv: list[str] | None = None) -> int:
         forks: dict[str, int] = {}
         blocked: list[dict[str, Any]] = []
         latency: list[Any] = []
+        drained: dict[str, float] = {}
 
         def ingest_done(_acked: int) -> None:
+            # Queued ingestion: what was acknowledged is recorded once the queue is empty; the CPU and the counts
+            # are taken after that.
+            waited = time.monotonic()
+            while ingest_queue.backlog(r, int(time.time() * 1000))["batches"] and time.monotonic() - waited < 300:
+                time.sleep(0.05)
+            drained["s"] = time.monotonic() - waited
             cpu_at_end.update(redis=redis_cpu(r), web=web.cpu_seconds() if web else 0.0)
             cpu_at_end["mem"] = int(r.info("memory")["used_memory"])
             commands.update(r.info("commandstats"))
@@ -236,7 +261,13 @@ def main(argv: list[str] | None = None) -> int:
         fork_watch.done.set()
         load_after = loadavg()
         fig = summarize(args, results)
+        fig.update(fork_watch.lag(), queue_drain_s=round(drained.get("s", 0.0), 2), queued=not args.direct)
         report(args, fig)
+        if not args.direct:
+            log(f"queued ingestion: at most {fig.get('queue_max_batches', 0)} batches waiting; the oldest waiting "
+                f"batch's age p50 {fig.get('queue_age_p50_ms', 0)} ms, p99 {fig.get('queue_age_p99_ms', 0)} ms, max "
+                f"{fig.get('queue_age_max_ms', 0)} ms; the queue was empty {fig['queue_drain_s']:.2f} s after the "
+                "last acknowledgement")
 
         redis_s = cpu_at_end["redis"] - rcpu0
         web_s = cpu_at_end["web"] - wcpu0

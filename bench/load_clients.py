@@ -136,7 +136,7 @@ def ingest_role(cfg: dict[str, Any], first_client: int, clients: int, ready: Any
                 except requests.RequestException as exc:
                     status, resp = type(exc).__name__, None
                 took = time.perf_counter() - t
-                if status == 200 and resp is not None:
+                if status in (200, 202) and resp is not None:  # 202: queued ingestion
                     data = resp.json()
                     lat.append(took * 1000)
                     acked += cfg["batch"]

@@ -30,6 +30,8 @@ class Settings:
     chronos_max_body_bytes: int = 5 * 1024 * 1024
     chronos_max_batch_events: int = 1000
     chronos_max_log_bytes: int = 64 * 1024
+    chronos_ingest_queue: bool = False  # acknowledge batches once queued; web workers record them (docs/scaling.md)
+    chronos_ingest_queue_limit: int = 2000  # batches waiting at most; beyond it ingestion answers 503
     chronos_retention_days: int = 30
     chronos_ts_raw_days: int = 7
     chronos_ts_hourly_days: int = 90

@@ -78,6 +78,7 @@ class _State:
     client: redis.Redis
     scripts: Scripts
     settings: Settings
+    recorder: Any = None  # chronos.recorder.Recorder when CHRONOS_INGEST_QUEUE is on
 
 
 class RedisStore:
@@ -89,7 +90,18 @@ class RedisStore:
     def init_app(self, app: Any, settings: Settings) -> None:
         client = connect(settings, max_connections=200)
         ensure_schema(client)
-        app.extensions["chronos"] = _State(client=client, scripts=Scripts(client), settings=settings)
+        state = _State(client=client, scripts=Scripts(client), settings=settings)
+        if settings.chronos_ingest_queue:
+            # Queued ingestion: one web process per host (whichever holds the data dir's recorder lock; gunicorn
+            # builds the app in each worker) records what any of them queued. One recorder at a time keeps at
+            # most one recording script ahead of an ingest request in Redis.
+            from chronos.recorder import Recorder
+            from chronos.store import ingest_queue
+
+            ingest_queue.ensure_group(client)
+            state.recorder = Recorder(client, state.scripts, settings,
+                                      lock_path=settings.data_dir / "recorder.lock").start()
+        app.extensions["chronos"] = state
 
     @property
     def _state(self) -> _State:
@@ -108,6 +120,10 @@ class RedisStore:
     @property
     def settings(self) -> Settings:
         return self._state.settings
+
+    @property
+    def recorder(self) -> Any:
+        return self._state.recorder
 
 
 store = RedisStore()

@@ -13,6 +13,7 @@ Layout (prefix ``chr:``, colon-separated, ``idx:`` for indexes):
     chr:ts:<owner>:<scope>:<metric>:<tier>  TS  metric series (scope = a job id or "_all")
     chr:events:<owner>                 STREAM live events of an owner (bounded), resume buffer for SSE
     chr:events:<owner>                 PUBSUB channel of the same name: wake-up for live listeners
+    chr:ingest:queue                   STREAM acknowledged execution batches waiting to be recorded (queued mode)
     chr:rl:<keyId>:<window>            STRING rate-limit counter
     chr:meta:schema                    HASH   schema version, created-at
     chr:meta:demo                      STRING set once the demo history has been seeded
@@ -98,6 +99,10 @@ def events(owner: str) -> str:
     return f"{EVENTS_PREFIX}{owner}"
 
 
+def ingest_queue() -> str:
+    return f"{PREFIX}ingest:queue"
+
+
 def rate_limit(key_id: str, window: int) -> str:
     return f"{PREFIX}rl:{key_id}:{window}"
 
@@ -128,6 +133,7 @@ def ping_open_run(owner: str, job_id: str) -> str:
 
 # ---- scheduler, monitoring, alerts, server-side jobs (chronos.scheduling) ----------------------
 
+INGEST_GROUP = "recorders"  # consumer group of the web workers' recorders on the ingest queue
 SCHED_GROUP = "chr-scheduler"  # consumer group of the schedulers on every owner's event stream
 
 

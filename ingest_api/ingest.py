@@ -10,7 +10,9 @@ from flask import g, jsonify, request
 from pydantic import ValidationError
 
 from chronos.db import store
+from chronos.timeutil import now_ms
 from chronos.store import executions as exec_store
+from chronos.store import ingest_queue
 from chronos.store import jobs as job_store
 from ingest_api import bp
 from ingest_api.auth import require
@@ -124,5 +126,17 @@ def ingest_executions():
         raise ApiError(f"at most {limit} executions per batch (got {len(payload.executions)})", 413,
                        code="batch_too_large")
     events = [e.to_event() for e in _validate_items(ExecutionEvent, payload.executions, "executions")]
+    if store.settings.chronos_ingest_queue:
+        return _enqueue(events)
     result = exec_store.record(store.client, store.scripts, g.principal.owner, events, store.settings)
     return jsonify(result.to_dict())
+
+
+def _enqueue(events: list[dict[str, Any]]):
+    """Queued ingestion: 202 once the batch is in the ingest queue (recorded within moments by the web
+    workers' recorders; duplicates are then counted once but not reported here), 503 when the queue is full."""
+    limit = store.settings.chronos_ingest_queue_limit
+    if not ingest_queue.enqueue(store.client, store.scripts, g.principal.owner, events, now_ms(), limit):
+        raise ApiError(f"the ingest queue holds {limit} batches waiting to be recorded; retry shortly", 503,
+                       code="queue_full", headers={"Retry-After": "5"})
+    return jsonify({"accepted": len(events), "queued": len(events), "duplicates": 0}), 202

@@ -127,6 +127,9 @@ def document(version: str) -> dict[str, Any]:
             op["responses"]["413"] = _ERR
         if path_params:
             op["responses"]["404"] = _ERR
+        if path == "/api/ingest/executions/batch":  # queued ingestion (CHRONOS_INGEST_QUEUE)
+            op["responses"]["202"] = {"description": "Queued: recorded within moments, duplicates counted once"}
+            op["responses"]["503"] = _ERR
         paths.setdefault(path, {})[method] = op
     for path, ops in _routes_not_in_table(paths).items():
         paths.setdefault(path, {}).update(ops)

@@ -129,6 +129,14 @@ if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 return n
 """
 
+# Queues an acknowledged batch for the recorders (queued ingestion, chronos/store/ingest_queue.py) unless the
+# queue already holds its limit. KEYS[1] the queue stream; ARGV[1] limit (entries), ARGV[2] owner, ARGV[3] the
+# time the batch was received (ms), ARGV[4] its validated events as JSON. Returns the entry id, or 0 when full.
+ENQUEUE = """
+if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
+return redis.call('XADD', KEYS[1], '*', 'owner', ARGV[2], 'at', ARGV[3], 'events', ARGV[4])
+"""
+
 
 class Scripts:
     """The registered scripts of one Redis client."""
@@ -136,3 +144,4 @@ class Scripts:
     def __init__(self, r: Redis) -> None:
         self.record_batch: Script = r.register_script(RECORD_BATCH)
         self.rate_limit: Script = r.register_script(RATE_LIMIT)
+        self.enqueue: Script = r.register_script(ENQUEUE)

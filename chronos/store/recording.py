@@ -56,10 +56,15 @@ def _last_error(doc: dict[str, Any]) -> bytes:
 
 
 def record(r: Redis, scripts: Scripts, owner: str, events: list[dict[str, Any]],
-           settings: Settings) -> RecordResult:
+           settings: Settings, *, received_ms: int | None = None, received: list[int] | None = None,
+           chunk_size: int = CHUNK) -> RecordResult:
     """Store validated execution events (times in epoch ms). Safe to call again with the same events:
-    an execution already finished is left as it is and counted once, whatever arrives later."""
-    now = now_ms()
+    an execution already finished is left as it is and counted once, whatever arrives later.
+
+    ``received_ms`` is when the server accepted them (now by default), or ``received`` the time of each event
+    (the queue's recorders pass the times their batches were acknowledged); ``chunk_size`` bounds the
+    executions per script call."""
+    now = now_ms() if received_ms is None else received_ms
     known = job_store.get_many(r, owner, [e["jobId"] for e in events])
     header = [settings.retention_seconds, EVENT_STREAM_MAXLEN, now,
               *(keys.TIER_MS[t] for t in keys.TIERS),
@@ -68,16 +73,17 @@ def record(r: Redis, scripts: Scripts, owner: str, events: list[dict[str, Any]],
               owner]
     next_runs: dict[str, int | None] = {}
     replies = []
-    for start in range(0, len(events), CHUNK):
-        chunk = events[start:start + CHUNK]
+    for start in range(0, len(events), chunk_size):
+        chunk = events[start:start + chunk_size]
         job_ids: list[str] = list(dict.fromkeys(e["jobId"] for e in chunk))
         slot = {job_id: i + 1 for i, job_id in enumerate(job_ids)}
         exec_keys, exec_args = [], []
-        for ev in chunk:
+        for k, ev in enumerate(chunk):
             job_id = ev["jobId"]
             job = known.get(job_id)
             doc = build_execution(ev, owner=owner, job_name=job.get("name", job_id) if job else job_id,
-                                  received_ms=now, max_log_bytes=settings.chronos_max_log_bytes)
+                                  received_ms=received[start + k] if received else now,
+                                  max_log_bytes=settings.chronos_max_log_bytes)
             exec_keys.append(keys.execution(owner, doc["execId"]))
             exec_args += [orjson.dumps(doc), doc["status"], doc.get("finishedAt", 0), doc.get("durationMs", 0),
                           slot[job_id], doc["execId"], orjson.dumps(event_summary(doc)), _last_error(doc)]

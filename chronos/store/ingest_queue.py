@@ -1,0 +1,89 @@
+"""The ingest queue (``CHRONOS_INGEST_QUEUE``): acknowledged execution batches waiting to be recorded.
+
+Queued ingestion answers a batch once it is validated and appended here (one ``XADD``, as durable as any
+other write under the server's ``appendfsync``), so an ingest request never waits behind the recording of
+other batches. The web workers' recorders (``chronos.recorder``) read the stream in the consumer group
+``keys.INGEST_GROUP``, record each entry with ``recording.record`` and then acknowledge and delete it. A
+recorder that dies holding entries leaves them pending; another claims them once they have been idle for
+``RECLAIM_MS``. Recording is idempotent by execId, so an entry recorded twice counts once.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from redis import Redis
+from redis.exceptions import ResponseError
+
+from chronos import keys
+from chronos.store.lua import Scripts
+
+RECLAIM_MS = 30_000  # an entry a recorder has held this long without acknowledging it is taken over
+
+
+@dataclass
+class Entry:
+    id: bytes
+    owner: str
+    received_ms: int
+    events: list[dict[str, Any]]
+
+
+def ensure_group(r: Redis) -> None:
+    """Create the queue and its consumer group (from the first entry) unless they exist."""
+    try:
+        r.xgroup_create(keys.ingest_queue(), keys.INGEST_GROUP, id="0", mkstream=True)
+    except ResponseError as exc:
+        if "BUSYGROUP" not in str(exc):
+            raise
+
+
+def enqueue(r: Redis, scripts: Scripts, owner: str, events: list[dict[str, Any]], received_ms: int,
+            limit: int) -> bool:
+    """Append a validated batch; False (nothing appended) when ``limit`` batches are already waiting."""
+    reply = scripts.enqueue(keys=[keys.ingest_queue()], args=[limit, owner, received_ms, orjson.dumps(events)],
+                            client=r)
+    return reply not in (0, b"0", None)
+
+
+def _entries(rows: list[Any]) -> list[Entry]:
+    out = []
+    for entry_id, fields in rows:
+        if not fields:  # deleted while pending (XAUTOCLAIM reports such ids with no fields)
+            continue
+        out.append(Entry(entry_id, fields[b"owner"].decode(), int(fields[b"at"]), orjson.loads(fields[b"events"])))
+    return out
+
+
+def claim_stale(r: Redis, consumer: str, count: int, idle_ms: int = RECLAIM_MS) -> list[Entry]:
+    """Entries another recorder has held over ``idle_ms`` without acknowledging them, now this consumer's."""
+    reply = r.xautoclaim(keys.ingest_queue(), keys.INGEST_GROUP, consumer, idle_ms, start_id="0-0", count=count)
+    return _entries(reply[1])
+
+
+def read(r: Redis, consumer: str, count: int, block_ms: int) -> list[Entry]:
+    """Up to ``count`` new entries for this consumer, waiting up to ``block_ms`` for the first."""
+    reply = r.xreadgroup(keys.INGEST_GROUP, consumer, {keys.ingest_queue(): ">"}, count=count, block=block_ms)
+    return _entries(reply[0][1]) if reply else []
+
+
+def done(r: Redis, entry_ids: list[bytes]) -> None:
+    """Acknowledge recorded entries and delete them (the queue holds only work not yet done)."""
+    if entry_ids:
+        pipe = r.pipeline(transaction=True)
+        pipe.xack(keys.ingest_queue(), keys.INGEST_GROUP, *entry_ids)
+        pipe.xdel(keys.ingest_queue(), *entry_ids)
+        pipe.execute()
+
+
+def backlog(r: Redis, now: int) -> dict[str, int]:
+    """``{"batches": waiting or being recorded, "oldestMs": age of the oldest of them (0 when none)}``."""
+    pipe = r.pipeline(transaction=False)
+    pipe.xlen(keys.ingest_queue())
+    pipe.xrange(keys.ingest_queue(), count=1)
+    length, first = pipe.execute()
+    oldest = 0
+    if first:
+        oldest = max(0, now - int(first[0][1].get(b"at", now)))
+    return {"batches": int(length), "oldestMs": oldest}
