@@ -1,8 +1,9 @@
 """The recorder: a thread in each web worker that records the batches queued by queued ingestion.
 
 It reads the ingest queue in its consumer group (``chronos.store.ingest_queue``), records each entry with the
-time the batch was acknowledged, then acknowledges and deletes it. Every ``RECLAIM_EVERY_S`` it first takes
-over entries a dead recorder left pending. Redis being away only pauses it: it retries with a capped backoff,
+time the batch was acknowledged, then acknowledges and deletes it. After an error it first finishes the
+entries it was given and did not acknowledge; every ``RECLAIM_EVERY_S`` it takes over entries a dead
+recorder left pending. Redis being away only pauses it: it retries with a capped backoff,
 and what was acknowledged stays in the queue until it is recorded.
 """
 from __future__ import annotations
@@ -27,7 +28,7 @@ from chronos.store.recording import record
 log = logging.getLogger(__name__)
 
 READ_COUNT = 8  # entries per read: an owner's batches among them are recorded together
-RECLAIM_EVERY_S = 10.0
+RECLAIM_EVERY_S = 5.0
 
 
 class Recorder:
@@ -43,6 +44,7 @@ class Recorder:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._group_ready = False
+        self._own_pending = True  # first (and after an error) finish what this consumer was given earlier
         self._last_reclaim = 0.0
 
     def start(self) -> "Recorder":
@@ -61,7 +63,10 @@ class Recorder:
             ingest_queue.ensure_group(self.r)
             self._group_ready = True
         entries = []
-        if time.monotonic() - self._last_reclaim >= RECLAIM_EVERY_S:
+        if self._own_pending:
+            entries = ingest_queue.read(self.r, self.name, READ_COUNT, 0, own_pending=True)
+            self._own_pending = bool(entries)
+        if not entries and time.monotonic() - self._last_reclaim >= RECLAIM_EVERY_S:
             self._last_reclaim = time.monotonic()
             entries = ingest_queue.claim_stale(self.r, self.name, READ_COUNT, self.reclaim_ms)
         if not entries:
@@ -111,11 +116,13 @@ class Recorder:
                 self.run_once()
                 delay = 0.1
             except RedisError as exc:
+                self._own_pending = True
                 if "NOGROUP" in str(exc):
                     self._group_ready = False  # Redis came back without the queue (no AOF): make it again
                 log.warning("recorder %s: %s; retrying in %.1f s", self.name, exc, delay)
                 self._stop.wait(delay)
                 delay = min(5.0, delay * 2)
-            except Exception:  # a bug must not stop recording for good: log it and go on after a pause
+            except Exception:  # a bug must not stop recording for good: log it and go on after a pause (the
+                # entry stays pending and is retried when reclaimed, without holding up the entries after it)
                 log.exception("recorder %s failed; retrying", self.name)
                 self._stop.wait(1.0)

@@ -8,6 +8,8 @@ from flask import g, jsonify
 
 from chronos import keys, search
 from chronos.db import store
+from chronos.store import ingest_queue
+from chronos.timeutil import now_ms
 from chronos.redis_server import check_modules
 from ingest_api import bp
 from ingest_api.auth import require
@@ -48,8 +50,12 @@ def info():
     for name, idx in (("jobs", keys.IDX_JOBS), ("executions", keys.IDX_EXECUTIONS)):
         q = search.tag("owner", owner) if owner else "*"
         counts[name] = int(r.execute_command("FT.SEARCH", idx, q, "LIMIT", 0, 0, "DIALECT", 2)[0])
+    queue: dict[str, object] = {"enabled": store.settings.chronos_ingest_queue}
+    if g.principal.is_admin:  # the queue holds every account's batches: its backlog is for admins
+        queue.update(ingest_queue.backlog(r, now_ms()))
     return jsonify({
         "name": "chronos-synapse", "version": _version("chronos-synapse"),
+        "ingestQueue": queue,
         "redis": {"version": server.get("redis_version"), "usedMemory": memory.get("used_memory"),
                   "modules": modules},
         "counts": counts,

@@ -42,6 +42,14 @@ def loadavg() -> str:
         return "n/a"
 
 
+def wait_recorded(r: redis_py.Redis, timeout: float = 60.0) -> None:
+    """Queued ingestion: wait until the recorders have emptied the ingest queue (direct: returns at once)."""
+    deadline = time.monotonic() + timeout
+    while r.xlen(keys.ingest_queue()):
+        assert time.monotonic() < deadline, f"{r.xlen(keys.ingest_queue())} batches still queued"
+        time.sleep(0.2)
+
+
 def result(name: str, **figures: Any) -> None:
     figures.update(test=name, soak_seconds=SOAK, loadavg=loadavg(), date=time.strftime("%Y-%m-%d %H:%M UTC",
                                                                                        time.gmtime()))
@@ -131,7 +139,7 @@ class Poster:
                     status: Any = resp.status_code
                 except requests.RequestException as exc:
                     status, resp = type(exc).__name__, None
-                if status == 200 and resp is not None:
+                if status in (200, 202) and resp is not None:  # 202: queued ingestion
                     with self.lock:
                         self.acked += ids
                         self.duplicates += int(resp.json().get("duplicates", 0))

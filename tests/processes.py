@@ -18,17 +18,20 @@ ROOT = Path(__file__).resolve().parent.parent
 class Web:
     """gunicorn serving the app on a free port; ``workers()`` are the worker pids (children of the master)."""
 
-    def __init__(self, redis_url: str, data_dir: Path, key: str, workers: int = 2, threads: int = 8) -> None:
+    def __init__(self, redis_url: str, data_dir: Path, key: str, workers: int = 2, threads: int = 8,
+                 queued: bool = False) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = data_dir / "gunicorn.log"
         data_dir.mkdir(parents=True, exist_ok=True)
         self.env = dict(os.environ, REDIS_URL=redis_url, CHRONOS_DATA_DIR=str(data_dir),
                         CHRONOS_ADMIN_EMAIL="ops@example.com", CHRONOS_ADMIN_PASSWORD="ops-password",
-                        CHRONOS_BOOTSTRAP_API_KEY=key, CHRONOS_SECRET_KEY="x", CHRONOS_RATE_LIMIT_PER_MIN="0")
+                        CHRONOS_BOOTSTRAP_API_KEY=key, CHRONOS_SECRET_KEY="x", CHRONOS_RATE_LIMIT_PER_MIN="0",
+                        CHRONOS_INGEST_QUEUE="1" if queued else "0")
         self.argv = [sys.executable, "-m", "gunicorn", "-b", f"127.0.0.1:{self.port}", "-w", str(workers),
                      "-k", "gthread", "--threads", str(threads), "--graceful-timeout", "5", "--timeout", "60",
                      "--no-control-socket", "--chdir", str(ROOT), "app:create_app()"]
+        self.mode = "queued" if queued else "direct"
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 90.0) -> None:

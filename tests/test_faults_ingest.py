@@ -36,6 +36,7 @@ from tests.fault_load import (
     result,
     series_runs,
     stored,
+    wait_recorded,
 )
 from tests.processes import Web, wait_health
 
@@ -43,18 +44,24 @@ pytestmark = TIMEOUT
 
 
 @pytest.fixture
-def stack(tmp_path: Path) -> Iterator[tuple[EmbeddedRedis, Web]]:
+def stack(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[EmbeddedRedis, Web]]:
+    """Redis and gunicorn; ``queued`` (indirect parameter) turns queued ingestion on."""
     server = EmbeddedRedis(tmp_path / "data", port=free_port())
     server.start()
-    web = Web(server.url, tmp_path / "data", KEY)
+    web = Web(server.url, tmp_path / "data", KEY, queued=getattr(request, "param", "direct") == "queued")
     try:
         web.start()
+        assert get(web.url, "/api/info")["ingestQueue"]["enabled"] is (web.mode == "queued")
         yield server, web
     finally:
         web.stop()
         server.stop()
 
 
+BOTH_MODES = pytest.mark.parametrize("stack", ["direct", "queued"], indirect=True)
+
+
+@BOTH_MODES
 def test_redis_sigkilled_under_load_loses_nothing_acknowledged_and_the_sdk_spool_arrives_once(stack, tmp_path):
     """Redis is SIGKILLed (no shutdown, only the AOF) and restarted while an SDK client reports runs and two
     plain clients post batches. The SDK spools what it cannot deliver and replays it; the plain clients
@@ -114,6 +121,7 @@ def test_redis_sigkilled_under_load_loses_nothing_acknowledged_and_the_sdk_spool
 
     wait_health(web.url)
     assert client.flush(60) and eager.flush(60)
+    wait_recorded(server.client())
     deadline = time.monotonic() + 120  # a client probes a missing server at growing pauses (5 s doubling)
     while (stored(web.url, "sdk-job", "success") < runs or stored(web.url, "sdk-spool-job", "success") < runs
            or any(spool.rglob("*.jsonl")) or any(spool2.rglob("*.jsonl"))):
@@ -125,10 +133,11 @@ def test_redis_sigkilled_under_load_loses_nothing_acknowledged_and_the_sdk_spool
     stats, stats2 = client.stats(), eager.stats()
 
     r = server.client()
+    wait_recorded(r)
     owner = owner_of(r)
     acked = poster.acked
     missing = [e for e in acked if not r.exists(keys.execution(owner, e))]
-    result("redis_sigkill", seconds=duration, kills=kills, down_s=down, sdk_runs=runs, sdk_retries=stats["retries"],
+    result("redis_sigkill", mode=web.mode, seconds=duration, kills=kills, down_s=down, sdk_runs=runs, sdk_retries=stats["retries"],
            sdk_spooled=stats["spooled"], eager_sdk_spooled=stats2["spooled"], eager_sdk_replayed=stats2["replayed"],
            raw_acknowledged=len(acked),
            raw_errors=sum(poster.errors.values()), raw_error_kinds=dict(poster.errors),
@@ -154,6 +163,7 @@ def test_redis_sigkilled_under_load_loses_nothing_acknowledged_and_the_sdk_spool
     assert get(web.url, "/api/analytics/summary", **{"from": now - day, "to": now + 60_000})["runs"] == total
 
 
+@BOTH_MODES
 def test_a_sigkilled_gunicorn_worker_loses_nothing_and_doubles_nothing(stack, tmp_path):
     """A gunicorn worker (not the master) is SIGKILLed while plain clients and an SDK client post; the master
     starts a new one, clients retry on the cut connections, and every execution is stored exactly once."""
@@ -202,10 +212,11 @@ def test_a_sigkilled_gunicorn_worker_loses_nothing_and_doubles_nothing(stack, tm
     stats = client.stats()
 
     r = server.client()
+    wait_recorded(r)
     owner = owner_of(r)
     acked = poster.acked
     survivors = web.workers()
-    result("gunicorn_worker_sigkill", seconds=duration, kills=len(killed), raw_acknowledged=len(acked),
+    result("gunicorn_worker_sigkill", mode=web.mode, seconds=duration, kills=len(killed), raw_acknowledged=len(acked),
            raw_errors=sum(poster.errors.values()), raw_error_kinds=dict(poster.errors),
            duplicates_answered=poster.duplicates, sdk_runs=runs, sdk_retries=stats["retries"],
            sdk_spooled=stats["spooled"])

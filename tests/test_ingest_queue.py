@@ -129,3 +129,15 @@ def test_queued_mode_is_in_the_api_document(api):
     doc = api.get("/api/openapi.json").json
     responses = doc["paths"]["/api/ingest/executions/batch"]["post"]["responses"]
     assert "202" in responses and "503" in responses
+
+
+def test_an_admin_sees_the_queue_backlog_and_a_member_does_not(api, r, queued, client, make_user):
+    from tests.conftest import Api
+
+    assert api.post(BATCH, batch(execution("q-info"))).status_code == 202
+    seen = api.get("/api/info").json["ingestQueue"]
+    assert seen["enabled"] is True and seen["batches"] == 1 and seen["oldestMs"] >= 0
+    _, key = make_user("member@example.com")
+    assert Api(client, key).get("/api/info").json["ingestQueue"] == {"enabled": True}
+    drain(recorder(queued))
+    assert api.get("/api/info").json["ingestQueue"]["batches"] == 0

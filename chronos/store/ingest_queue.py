@@ -19,7 +19,7 @@ from redis.exceptions import ResponseError
 from chronos import keys
 from chronos.store.lua import Scripts
 
-RECLAIM_MS = 30_000  # an entry a recorder has held this long without acknowledging it is taken over
+RECLAIM_MS = 10_000  # an entry a recorder has held this long without acknowledging it is taken over
 
 
 @dataclass
@@ -62,9 +62,11 @@ def claim_stale(r: Redis, consumer: str, count: int, idle_ms: int = RECLAIM_MS) 
     return _entries(reply[1])
 
 
-def read(r: Redis, consumer: str, count: int, block_ms: int) -> list[Entry]:
-    """Up to ``count`` new entries for this consumer, waiting up to ``block_ms`` for the first."""
-    reply = r.xreadgroup(keys.INGEST_GROUP, consumer, {keys.ingest_queue(): ">"}, count=count, block=block_ms)
+def read(r: Redis, consumer: str, count: int, block_ms: int, *, own_pending: bool = False) -> list[Entry]:
+    """Up to ``count`` new entries for this consumer, waiting up to ``block_ms`` for the first; with
+    ``own_pending``, the entries it was given before and has not acknowledged (after an error) instead."""
+    reply = r.xreadgroup(keys.INGEST_GROUP, consumer, {keys.ingest_queue(): "0" if own_pending else ">"},
+                         count=count, block=None if own_pending else block_ms)
     return _entries(reply[0][1]) if reply else []
 
 
