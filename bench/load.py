@@ -306,6 +306,7 @@ def main(argv: list[str] | None = None) -> int:
         counts, problems = verify(r, web.url, owner, acked, stored_unacked, int(t0 * 1000))
         log("counts: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
         goal = (fig["rate"] >= GOAL_RATE and fig["ingest_p99_ms"] <= GOAL_P99_MS and fig["ingest_errors"] == 0
+                and fig["queue_full_answers"] == 0
                 and fig.get("read_errors", 0) == 0 and not problems)
         log(f"goal (>= {GOAL_RATE:,.0f}/s, p99 ingest <= {GOAL_P99_MS:.0f} ms, zero errors, zero loss): "
             f"{'met' if goal else 'NOT met'} on this machine (load average {load_after})")

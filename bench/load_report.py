@@ -54,7 +54,11 @@ def summarize(args: argparse.Namespace, results: dict[str, Any]) -> dict[str, An
     slow: Counter = Counter()
     for k, v in slow_by_s.items():
         slow[k // 10 * 10] += v
+    # Queued ingestion answers 503 queue_full when the recorders are behind by CHRONOS_INGEST_QUEUE_LIMIT
+    # batches: back-pressure (the client waits and sends the batch again), counted apart from errors.
+    queue_full = errors.pop("503", 0) if not getattr(args, "direct", True) else 0
     fig: dict[str, Any] = {
+        "queue_full_answers": queue_full,
         "slow_by_10s": dict(slow), "slow_by_s": dict(slow_by_s),
         "acknowledged": acked, "rate": acked / seconds, "slowest_10s_rate": min(slices) if slices else 0.0,
         "ingest_requests": len(lat), "ingest_p50_ms": pct(lat, .5), "ingest_p99_ms": pct(lat, .99),
@@ -84,7 +88,9 @@ def report(args: argparse.Namespace, fig: dict[str, Any]) -> None:
         f"(slowest 10 s: {fig['slowest_10s_rate']:,.0f}/s); {fig['ingest_requests']:,} requests of {args.batch}, "
         f"latency p50 {fig['ingest_p50_ms']:.0f} ms, p99 {fig['ingest_p99_ms']:.0f} ms, max {fig['ingest_max_ms']:.0f} ms")
     log(f"ingest errors: {fig['ingest_errors']} {fig['ingest_error_kinds'] or ''} (retried {fig['retries']}, "
-        f"never acknowledged {fig['unacked_batches']} batches)")
+        f"never acknowledged {fig['unacked_batches']} batches)" +
+        (f"; {fig['queue_full_answers']:,} answered 503 queue_full (the recorders were "
+         f"CHRONOS_INGEST_QUEUE_LIMIT batches behind) and sent again" if fig["queue_full_answers"] else ""))
     if "reads" in fig:
         log(f"reads: p50 {fig['read_p50_ms']:.0f} ms, p99 {fig['read_p99_ms']:.0f} ms, errors {fig['read_errors']} "
             f"{fig['read_error_kinds'] or ''}")
@@ -170,6 +176,10 @@ FIGURE_LINES = {
 }
 
 
+def _mode(d: dict[str, Any]) -> str:
+    return f" ({d['mode']} ingestion)" if d.get("mode") else ""
+
+
 def _figures_of(name: str, lines: list[str]) -> list[tuple[str, str, bool | None]]:
     """(what, figure, ok) rows of one log: one per RESULT line, else the quoted lines."""
     import re
@@ -189,6 +199,15 @@ def _figures_of(name: str, lines: list[str]) -> list[tuple[str, str, bool | None
                    f"{d['ingest_errors'] + d.get('read_errors', 0)}; stream clients got "
                    f"{'n/a' if got is None else f'{got:,}'} of {d['acknowledged']:,}; stored exactly once: "
                    f"{'yes' if d['verified'] else 'NO'}")
+            if d.get("queued"):
+                fig = "queued ingestion: " + fig.replace(" executions/s over", " executions/s acknowledged over", 1)
+                if "queue_age_p99_ms" in d:
+                    fig += (f"; queue: at most {d['queue_max_batches']} batches waiting, oldest waiting p50 "
+                            f"{d['queue_age_p50_ms']:,} ms / p99 {d['queue_age_p99_ms']:,} ms")
+                if d.get("queue_full_answers"):
+                    fig += f"; {d['queue_full_answers']:,} batches answered 503 queue_full and sent again"
+                if "recorded_rate" in d:
+                    fig += f"; recorded {d['recorded_rate']:,}/s (queue empty {d['queue_drain_s']} s after the load)"
             if kind == "load":
                 fig += (f"; {d['exec_per_server_cpu_s']:,} executions per server CPU-second; "
                         f"{d['redis_bytes_per_exec']:,} B/execution in Redis")
@@ -197,13 +216,13 @@ def _figures_of(name: str, lines: list[str]) -> list[tuple[str, str, bool | None
                         f"{d['gaps']}, lag p99 {d['lag_p99_ms']:,.0f} ms; batch {d['batch_delivered']:,} delivered")
             rows.append((f"bench/{kind}.py", fig, bool(d["verified"])))
         elif kind == "redis_sigkill":
-            rows.append(("Redis SIGKILL under load", (
+            rows.append((f"Redis SIGKILL under load{_mode(d)}", (
                 f"{d['kills']} kill(s), {d['down_s']:.0f} s down each, over {d['seconds']:.0f} s; "
                 f"{d['raw_acknowledged']:,} acknowledged by plain clients ({d['raw_errors']} failed attempts retried), "
                 f"lost {d['lost']}; SDK: {d['sdk_runs']:,} runs x 2 clients, spooled {d['sdk_spooled']} + "
                 f"{d['eager_sdk_spooled']}, replayed {d['eager_sdk_replayed']}, all stored once"), None))
         elif kind == "gunicorn_worker_sigkill":
-            rows.append(("gunicorn worker SIGKILL", (
+            rows.append((f"gunicorn worker SIGKILL{_mode(d)}", (
                 f"{d['kills']} workers killed over {d['seconds']:.0f} s; {d['raw_acknowledged']:,} acknowledged, "
                 f"{d['raw_errors']} cut requests retried ({d['duplicates_answered']} executions answered as "
                 f"duplicates on retry); SDK {d['sdk_runs']:,} runs; lost 0, doubled 0"), None))

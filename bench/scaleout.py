@@ -8,6 +8,8 @@
 1. Starts one Redis Stack (embedded, temp dir, free port, AOF everysec) and, against it:
    * two web servers: two ``gunicorn -k gthread -w W --threads 32 'app:create_app()'`` instances on two
      ports (``--web-workers``, default 1 each: the same two workers bench/load.py runs in one instance);
+     queued ingestion on (each server its own data dir, as on two hosts, so each runs a recorder; `--direct`
+     records in the request);
    * two schedulers: ``python -m scheduler --max-sleep 1`` (the production entry point, server-side jobs on);
    * two batch runners: ``python -m batch_runner``, and a local sink (``python -m batch_runner.sink``).
 2. A second user registers ``--fire-jobs`` jobs on ``--schedule`` (every 2 seconds) through web server 2;
@@ -69,6 +71,7 @@ from servers import (  # noqa: E402  (bench/servers.py: Redis, gunicorn, CPU fig
 
 from chronos import keys  # noqa: E402
 from chronos.redis_server import EmbeddedRedis, free_port  # noqa: E402
+from chronos.store import ingest_queue  # noqa: E402
 
 FIRE_KEY = "chr_scaleout_fire_" + "f" * 22
 
@@ -173,6 +176,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--schedule", default="*/2 * * * * *", help="their schedule (default every 2 seconds)")
     p.add_argument("--records", type=int, default=None,
                    help="NDJSON batch records delivered by the runners (default 200 per second of load)")
+    p.add_argument("--direct", action="store_true",
+                   help="record in the request (CHRONOS_INGEST_QUEUE off) instead of queued ingestion")
     p.add_argument("--keep", action="store_true", help="keep the temp dir (logs, Redis data)")
     p.add_argument("--sched-log-level", default="WARNING", help="the schedulers' (INFO logs ticks over 0.5 s)")
     args = p.parse_args(argv)
@@ -203,7 +208,9 @@ def main(argv: list[str] | None = None) -> int:
         log(f"Redis {r.info('server').get('redis_version')} (embedded, port {embedded.port}); "
             f"load average {load_before}")
         for i in (1, 2):
-            web = web_server(embedded.url, tmp, workers=args.web_workers, threads=args.threads, name=f"web{i}")
+            # Each server its own data dir, as on two hosts: with queued ingestion each runs one recorder.
+            web = web_server(embedded.url, tmp / f"web{i}", workers=args.web_workers, threads=args.threads,
+                             name=f"web{i}", extra_env={"CHRONOS_INGEST_QUEUE": "0" if args.direct else "1"})
             web.start()
             webs.append(web)
         log(f"web servers: {webs[0].url} and {webs[1].url} (gunicorn -k gthread -w {args.web_workers} "
@@ -253,6 +260,10 @@ def main(argv: list[str] | None = None) -> int:
         at_end: dict[str, Any] = {}
 
         def ingest_done(_acked: int) -> None:
+            waited = time.monotonic()  # queued ingestion: until the recorders have stored what was acknowledged
+            while ingest_queue.backlog(r, int(time.time() * 1000))["batches"] and time.monotonic() - waited < 300:
+                time.sleep(0.05)
+            at_end["drain_s"] = time.monotonic() - waited
             at_end.update(redis=redis_cpu(r), mem=int(r.info("memory")["used_memory"]),
                           web=[w.cpu_seconds() for w in webs], procs=[proc_cpu_seconds(p.pid) for p in workers])
 
@@ -264,6 +275,12 @@ def main(argv: list[str] | None = None) -> int:
         fig = summarize(args, results)
         fig.pop("slow_by_s")
         report(args, fig)
+        fig["queued"] = not args.direct
+        if not args.direct:
+            fig["queue_drain_s"] = round(at_end["drain_s"], 1)
+            fig["recorded_rate"] = round(fig["acknowledged"] / (args.seconds + at_end["drain_s"]))
+            log(f"queued ingestion: the recorders emptied the queue {at_end['drain_s']:.1f} s after the load: "
+                f"{fig['recorded_rate']:,}/s recorded over the load and the drain")
         share = [sum(c["acked"] for c in results["ingest"] if c["client"] % 2 == i) for i in (0, 1)]
         log(f"ingest share: server 1 {share[0]:,}, server 2 {share[1]:,} executions")
 
