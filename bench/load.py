@@ -244,10 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         def ingest_done(_acked: int) -> None:
             # Queued ingestion: what was acknowledged is recorded once the queue is empty; the CPU and the counts
             # are taken after that.
-            waited = time.monotonic()
-            while ingest_queue.backlog(r, int(time.time() * 1000))["batches"] and time.monotonic() - waited < 300:
-                time.sleep(0.05)
-            drained["s"] = time.monotonic() - waited
+            drained["s"] = ingest_queue.wait_empty(r, timeout=300)[1]
             cpu_at_end.update(redis=redis_cpu(r), web=web.cpu_seconds() if web else 0.0)
             cpu_at_end["mem"] = int(r.info("memory")["used_memory"])
             commands.update(r.info("commandstats"))

@@ -260,10 +260,8 @@ def main(argv: list[str] | None = None) -> int:
         at_end: dict[str, Any] = {}
 
         def ingest_done(_acked: int) -> None:
-            waited = time.monotonic()  # queued ingestion: until the recorders have stored what was acknowledged
-            while ingest_queue.backlog(r, int(time.time() * 1000))["batches"] and time.monotonic() - waited < 300:
-                time.sleep(0.05)
-            at_end["drain_s"] = time.monotonic() - waited
+            # queued ingestion: until the recorders have stored what was acknowledged
+            at_end["drain_s"] = ingest_queue.wait_empty(r, timeout=300)[1]
             at_end.update(redis=redis_cpu(r), mem=int(r.info("memory")["used_memory"]),
                           web=[w.cpu_seconds() for w in webs], procs=[proc_cpu_seconds(p.pid) for p in workers])
 

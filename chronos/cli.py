@@ -5,6 +5,7 @@
     chronos demo seed|trickle [--url URL --key KEY]      demo data through the HTTP API
     chronos users create EMAIL [--role admin|member|viewer] [--password P]
     chronos keys create EMAIL [--name N] [--scopes ingest,read] | list EMAIL | revoke KEY_ID
+    chronos ingest-queue status|dead|requeue             queued ingestion: backlog, dead letters, put them back
     chronos exec --job ID -- command args...             run a command and report it (the SDK's wrapper)
     chronos scheduler [--max-sleep 1.0] [--fire-ahead 2] one scheduler process
     chronos batch-runner [--concurrency N]               one batch runner process
@@ -110,6 +111,23 @@ def cmd_keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ingest_queue(args: argparse.Namespace) -> int:
+    from chronos.store import ingest_queue
+    from chronos.timeutil import now_ms
+
+    r = _redis(_settings(args))
+    if args.action == "requeue":
+        print(f"put {ingest_queue.requeue_dead(r, args.count)} dead-lettered batch(es) back in the queue")
+        return 0
+    if args.action == "dead":
+        for d in ingest_queue.dead(r, args.count):
+            print(f"{d['id']}  {d['owner']}  {d['executions']} execution(s)  {d['error']}")
+        return 0
+    b = ingest_queue.backlog(r, now_ms())
+    print(f"{b['batches']} batch(es) waiting, oldest {b['oldestMs'] / 1000:.1f} s; {b['dead']} dead-lettered")
+    return 0
+
+
 def cmd_exec(argv: list[str]) -> int:
     try:
         from chronos_sdk.cli import exec_main
@@ -159,6 +177,12 @@ def build_parser() -> argparse.ArgumentParser:
     ks.add_argument("--scopes", default="ingest,read")
     ks.add_argument("--data-dir")
     ks.set_defaults(func=cmd_keys)
+
+    iq = sub.add_parser("ingest-queue", help="queued ingestion: the backlog, dead-lettered batches, requeue them")
+    iq.add_argument("action", choices=["status", "dead", "requeue"], nargs="?", default="status")
+    iq.add_argument("--count", type=int, default=100, help="dead letters listed or put back at most")
+    iq.add_argument("--data-dir")
+    iq.set_defaults(func=cmd_ingest_queue)
 
     sub.add_parser("exec", help="run a command and report it: chronos exec --job ID -- cmd args")
     sub.add_parser("scheduler", help="run a scheduler process (fires schedules, watches jobs, sends alerts)")

@@ -14,6 +14,7 @@ Layout (prefix ``chr:``, colon-separated, ``idx:`` for indexes):
     chr:events:<owner>                 STREAM live events of an owner (bounded), resume buffer for SSE
     chr:events:<owner>                 PUBSUB channel of the same name: wake-up for live listeners
     chr:ingest:queue                   STREAM acknowledged execution batches waiting to be recorded (queued mode)
+    chr:ingest:dead                    STREAM queued batches that failed to record too often (capped, for an admin)
     chr:rl:<keyId>:<window>            STRING rate-limit counter
     chr:meta:schema                    HASH   schema version, created-at
     chr:meta:demo                      STRING set once the demo history has been seeded
@@ -101,6 +102,10 @@ def events(owner: str) -> str:
 
 def ingest_queue() -> str:
     return f"{PREFIX}ingest:queue"
+
+
+def ingest_dead() -> str:
+    return f"{PREFIX}ingest:dead"
 
 
 def rate_limit(key_id: str, window: int) -> str:

@@ -4,7 +4,9 @@ It reads the ingest queue in its consumer group (``chronos.store.ingest_queue``)
 time the batch was acknowledged, then acknowledges and deletes it. After an error it first finishes the
 entries it was given and did not acknowledge; every ``RECLAIM_EVERY_S`` it takes over entries a dead
 recorder left pending. Redis being away only pauses it: it retries with a capped backoff,
-and what was acknowledged stays in the queue until it is recorded.
+and what was acknowledged stays in the queue until it is recorded. Any other failure (a bug, a script error)
+is one entry's: the others read with it are recorded one by one, and the failing entry is tried again after a
+pause until ``ingest_queue.MAX_DELIVERIES``, then dead-lettered so that it no longer holds up the queue.
 """
 from __future__ import annotations
 
@@ -18,7 +20,8 @@ import time
 from pathlib import Path
 
 from redis import Redis
-from redis.exceptions import RedisError
+from redis import exceptions as rx
+from redis.exceptions import RedisError, ResponseError
 
 from chronos.config import Settings
 from chronos.store import ingest_queue
@@ -29,6 +32,18 @@ log = logging.getLogger(__name__)
 
 READ_COUNT = 8  # entries per read: an owner's batches among them are recorded together
 RECLAIM_EVERY_S = 5.0
+# Errors that say Redis is away or refusing writes for now, not that an entry is bad: they pause the recorder
+# and never count towards dead-lettering.
+_TRANSIENT = (rx.ConnectionError, rx.TimeoutError, rx.OutOfMemoryError, rx.ReadOnlyError, rx.MasterDownError,
+              rx.TryAgainError, rx.ClusterDownError)
+_TRANSIENT_REPLIES = ("OOM", "LOADING", "READONLY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "BUSY", "NOGROUP")
+
+
+def _transient(exc: BaseException) -> bool:
+    if isinstance(exc, _TRANSIENT):
+        return True
+    # A write refused inside a script arrives as a plain ResponseError carrying Redis's error code.
+    return isinstance(exc, ResponseError) and str(exc).lstrip("-").startswith(_TRANSIENT_REPLIES)
 
 
 class Recorder:
@@ -41,6 +56,8 @@ class Recorder:
         self.name = name or f"{socket.gethostname()}-{os.getpid()}-{threading.get_ident() % 100_000}"
         self.block_ms, self.reclaim_ms = block_ms, reclaim_ms
         self.recorded = 0  # executions this recorder stored (duplicates included)
+        self.failed = 0  # entries that failed to record in the last round (they are tried again)
+        self.dead_lettered = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._group_ready = False
@@ -71,20 +88,50 @@ class Recorder:
             entries = ingest_queue.claim_stale(self.r, self.name, READ_COUNT, self.reclaim_ms)
         if not entries:
             entries = ingest_queue.read(self.r, self.name, READ_COUNT, self.block_ms)
+        return self.record_entries(entries)
+
+    def record_entries(self, entries: list[ingest_queue.Entry]) -> int:
+        """Record entries this consumer was given, then acknowledge them; returns the executions recorded.
+        Raises when Redis is away or refusing writes (the entries stay pending); any other failure is the
+        failing entry's alone (counted in ``failed``, or dead-lettered after ``MAX_DELIVERIES``)."""
         by_owner: dict[str, list[ingest_queue.Entry]] = {}
         for entry in entries:
             by_owner.setdefault(entry.owner, []).append(entry)
-        count = 0
-        for owner, mine in by_owner.items():
-            # One owner's batches together: a job's runs in several batches then share one job update and one
-            # add per series bucket (fewer Redis commands per execution than batch by batch).
-            events = [ev for e in mine for ev in e.events]
-            record(self.r, self.scripts, owner, events, self.settings, received_ms=max(e.received_ms for e in mine),
-                   received=[e.received_ms for e in mine for _ in e.events])
-            ingest_queue.done(self.r, [e.id for e in mine])
-            count += len(events)
+        self.failed = 0
+        # One owner's batches together: a job's runs in several batches then share one job update and one add per
+        # series bucket (fewer Redis commands per execution than batch by batch).
+        count = sum(self._record(owner, mine) for owner, mine in by_owner.items())
+        if self.failed:
+            self._own_pending = True  # the failed entries are this consumer's: try them again next round
         self.recorded += count
         return count
+
+    def _record(self, owner: str, mine: list[ingest_queue.Entry]) -> int:
+        events = [ev for e in mine for ev in e.events]
+        try:
+            record(self.r, self.scripts, owner, events, self.settings, received_ms=max(e.received_ms for e in mine),
+                   received=[e.received_ms for e in mine for _ in e.events])
+        except Exception as exc:
+            if _transient(exc):
+                raise
+            if len(mine) > 1:  # one bad batch must not hold up the good ones read with it
+                return sum(self._record(owner, [e]) for e in mine)
+            self._failed(mine[0], exc)
+            return 0
+        ingest_queue.done(self.r, [e.id for e in mine])
+        return len(events)
+
+    def _failed(self, entry: ingest_queue.Entry, exc: Exception) -> None:
+        tries = ingest_queue.deliveries(self.r, entry.id)
+        if tries >= ingest_queue.MAX_DELIVERIES:
+            ingest_queue.dead_letter(self.r, entry, f"{type(exc).__name__}: {exc}")
+            self.dead_lettered += 1
+            log.error("recorder %s: queued batch %s (%s, %d executions) failed %d times and was moved to %s: %s",
+                      self.name, entry.id.decode(), entry.owner, len(entry.events), tries, "the dead letters", exc)
+            return
+        self.failed += 1
+        log.warning("recorder %s: queued batch %s failed to record (try %d of %d): %r", self.name,
+                    entry.id.decode(), tries, ingest_queue.MAX_DELIVERIES, exc, exc_info=tries == 1)
 
     def _exclusive(self) -> int | None:
         """With ``lock_path``: wait until this is the one recorder of the host (the web workers share the
@@ -114,7 +161,11 @@ class Recorder:
         while not self._stop.is_set():
             try:
                 self.run_once()
-                delay = 0.1
+                if self.failed:  # an entry failed: try it again after a growing pause, not in a tight loop
+                    self._stop.wait(delay)
+                    delay = min(5.0, delay * 2)
+                else:
+                    delay = 0.1
             except RedisError as exc:
                 self._own_pending = True
                 if "NOGROUP" in str(exc):
@@ -122,7 +173,8 @@ class Recorder:
                 log.warning("recorder %s: %s; retrying in %.1f s", self.name, exc, delay)
                 self._stop.wait(delay)
                 delay = min(5.0, delay * 2)
-            except Exception:  # a bug must not stop recording for good: log it and go on after a pause (the
-                # entry stays pending and is retried when reclaimed, without holding up the entries after it)
+            except Exception:  # a bug outside recording (recording's own are one entry's, above) must not stop
+                # the recorder for good: log it and go on after a pause; what it was given stays pending
+                self._own_pending = True
                 log.exception("recorder %s failed; retrying", self.name)
                 self._stop.wait(1.0)

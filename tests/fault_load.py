@@ -26,6 +26,7 @@ import redis as redis_py
 import requests
 
 from chronos import keys
+from chronos.store import ingest_queue
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "chr_fault_test_key_00000000000000000"
@@ -44,10 +45,8 @@ def loadavg() -> str:
 
 def wait_recorded(r: redis_py.Redis, timeout: float = 60.0) -> None:
     """Queued ingestion: wait until the recorders have emptied the ingest queue (direct: returns at once)."""
-    deadline = time.monotonic() + timeout
-    while r.xlen(keys.ingest_queue()):
-        assert time.monotonic() < deadline, f"{r.xlen(keys.ingest_queue())} batches still queued"
-        time.sleep(0.2)
+    emptied, _ = ingest_queue.wait_empty(r, timeout, poll=0.2)
+    assert emptied, f"{r.xlen(keys.ingest_queue())} batches still queued"
 
 
 def result(name: str, **figures: Any) -> None:

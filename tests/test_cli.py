@@ -42,3 +42,18 @@ def test_an_unreachable_redis_is_a_clear_error(monkeypatch, capsys):
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")
     assert main(["users", "list"]) == 1
     assert "cannot reach Redis" in capsys.readouterr().err
+
+
+def test_ingest_queue_shows_and_requeues_dead_letters(env, capsys):
+    from chronos import keys
+    from chronos.store import ingest_queue
+
+    ingest_queue.ensure_group(env)
+    env.xadd(keys.ingest_dead(), {"owner": "u_1", "at": 1, "events": b'[{"execId":"e"}]', "error": "KeyError: 'jobId'"})
+    assert main(["ingest-queue"]) == 0
+    assert "0 batch(es) waiting" in capsys.readouterr().out
+    assert main(["ingest-queue", "dead"]) == 0
+    assert "u_1  1 execution(s)  KeyError: 'jobId'" in capsys.readouterr().out
+    assert main(["ingest-queue", "requeue"]) == 0
+    assert "put 1 dead-lettered" in capsys.readouterr().out
+    assert env.xlen(keys.ingest_dead()) == 0 and env.xlen(keys.ingest_queue()) == 1

@@ -6,6 +6,10 @@ import time
 from typing import Iterator
 
 import pytest
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+from redis.exceptions import RedisError
 
 from chronos import keys
 from chronos.recorder import Recorder
@@ -141,3 +145,90 @@ def test_an_admin_sees_the_queue_backlog_and_a_member_does_not(api, r, queued, c
     assert Api(client, key).get("/api/info").json["ingestQueue"] == {"enabled": True}
     drain(recorder(queued))
     assert api.get("/api/info").json["ingestQueue"]["batches"] == 0
+
+
+def queued_owner(r) -> str:
+    return r.xrange(keys.ingest_queue(), count=1)[0][1][b"owner"].decode()
+
+
+def test_a_batch_that_keeps_failing_is_dead_lettered_and_holds_up_nothing(api, r, queued, caplog):
+    assert api.post(BATCH, batch(execution("q-good-1"))).status_code == 202
+    owner = queued_owner(r)
+    # Queued without a jobId (the API never queues such a batch): recording it raises, as a bug would.
+    ingest_queue.enqueue(r, queued.scripts, owner, [{"execId": "q-poison"}], int(time.time() * 1000), 10)
+    assert api.post(BATCH, batch(execution("q-good-2"))).status_code == 202
+
+    rec = recorder(queued)
+    assert rec.run_once() == 2 and rec.failed == 1  # read together, the good batches are still recorded
+    assert api.get("/api/executions").json["total"] == 2
+    assert pending(r) == 1
+    rounds = 1
+    while not rec.dead_lettered:
+        assert rec.run_once() == 0
+        rounds += 1
+        assert rounds <= ingest_queue.MAX_DELIVERIES
+    assert rounds == ingest_queue.MAX_DELIVERIES
+    assert r.xlen(keys.ingest_queue()) == 0 and pending(r) == 0
+    [dead] = ingest_queue.dead(r)
+    assert (dead["owner"], dead["executions"]) == (owner, 1) and dead["error"].startswith("KeyError")
+    assert "moved to the dead letters" in caplog.text
+
+    assert api.post(BATCH, batch(execution("q-good-3"))).status_code == 202
+    assert drain(rec) == 1 and rec.failed == 0  # the queue flows again
+    assert api.get("/api/info").json["ingestQueue"]["dead"] == 1
+
+    assert ingest_queue.requeue_dead(r) == 1  # after a fix: back in the queue, as it was
+    assert r.xlen(keys.ingest_dead()) == 0
+    [again] = ingest_queue.read(r, "rec-2", 10, 10)
+    assert (again.owner, again.events) == (owner, [{"execId": "q-poison"}])
+
+
+def test_redis_refusing_writes_pauses_the_recorder_without_dead_lettering(api, r, queued):
+    assert api.post(BATCH, batch(execution("q-oom-1"), execution("q-oom-2"))).status_code == 202
+    rec = recorder(queued)
+    for _ in range(ingest_queue.MAX_DELIVERIES):  # handed out often enough to be dead-lettered at its next failure
+        [entry] = ingest_queue.read(r, rec.name, 10, 10, own_pending=True) or ingest_queue.read(r, rec.name, 10, 10)
+    assert ingest_queue.deliveries(r, entry.id) == ingest_queue.MAX_DELIVERIES
+    before = r.config_get("maxmemory")["maxmemory"]
+    r.config_set("maxmemory", 1)  # every write is refused with OOM from now on
+    try:
+        for _ in range(3):
+            with pytest.raises(RedisError, match="maxmemory"):
+                rec.record_entries([entry])
+    finally:
+        r.config_set("maxmemory", before)
+    assert rec.dead_lettered == 0 and r.xlen(keys.ingest_dead()) == 0 and pending(r) == 1
+    assert drain(rec) == 2
+    assert api.get("/api/executions").json["total"] == 2
+
+
+def test_only_redis_being_away_or_full_counts_as_transient(r):
+    from chronos.recorder import _transient
+
+    def error_of(call) -> Exception:
+        with pytest.raises(Exception) as info:
+            call()
+        return info.value
+
+    script_bug = error_of(lambda: r.eval("return redis.call('JSON.GET')", 0))  # wrong arguments in a script
+    before = r.config_get("maxmemory")["maxmemory"]
+    r.config_set("maxmemory", 1)
+    try:
+        full = error_of(lambda: r.eval("redis.call('SET', KEYS[1], 'x') return 1", 1, "chr:test:oom"))
+    finally:
+        r.config_set("maxmemory", before)
+    away = error_of(lambda: redis.Redis(port=1, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0)).ping())
+    assert _transient(full) and _transient(away)
+    assert not _transient(script_bug) and not _transient(KeyError("jobId"))
+
+
+def test_wait_empty_reports_whether_the_queue_emptied(api, r, queued):
+    assert api.post(BATCH, batch(execution("q-wait"))).status_code == 202
+    emptied, waited = ingest_queue.wait_empty(r, timeout=0.1, poll=0.01)
+    assert not emptied and waited >= 0.1
+    rec = recorder(queued).start()
+    try:
+        assert ingest_queue.wait_empty(r, timeout=20)[0]
+    finally:
+        rec.stop()
+    assert api.get("/api/executions").json["total"] == 1

@@ -12,6 +12,7 @@ def test_key_names_are_exact():
     assert keys.apikey("ab12") == "chr:apikey:ab12"
     assert keys.user_by_email(" Bob@Example.COM ") == "chr:user:email:bob@example.com"
     assert keys.rate_limit("k_1", 42) == "chr:rl:k_1:42"
+    assert (keys.ingest_queue(), keys.ingest_dead()) == ("chr:ingest:queue", "chr:ingest:dead")
     assert "::" not in keys.job("u", "j") + keys.series("u", "j", "runs", "1m")
 
 

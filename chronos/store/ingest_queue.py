@@ -6,9 +6,15 @@ other batches. The web workers' recorders (``chronos.recorder``) read the stream
 ``keys.INGEST_GROUP``, record each entry with ``recording.record`` and then acknowledge and delete it. A
 recorder that dies holding entries leaves them pending; another claims them once they have been idle for
 ``RECLAIM_MS``. Recording is idempotent by execId, so an entry recorded twice counts once.
+
+An entry that fails to record ``MAX_DELIVERIES`` times for a reason other than Redis being away (a bug, an
+error from a script) is moved, whole, to the dead-letter stream ``keys.ingest_dead()`` with the error, so that
+it stops holding up the entries behind it; ``requeue_dead`` puts such entries back once the cause is fixed
+(``chronos ingest-queue requeue``). Nothing acknowledged is dropped on the way.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +26,8 @@ from chronos import keys
 from chronos.store.lua import Scripts
 
 RECLAIM_MS = 10_000  # an entry a recorder has held this long without acknowledging it is taken over
+MAX_DELIVERIES = 10  # failed deliveries (reads, own re-reads and claims) before an entry is dead-lettered
+DEAD_MAXLEN = 10_000  # dead-lettered entries kept; the oldest go first (each is also logged when it arrives)
 
 
 @dataclass
@@ -28,6 +36,7 @@ class Entry:
     owner: str
     received_ms: int
     events: list[dict[str, Any]]
+    raw: bytes = b""  # the events as queued, moved unchanged to the dead-letter stream
 
 
 def ensure_group(r: Redis) -> None:
@@ -52,7 +61,8 @@ def _entries(rows: list[Any]) -> list[Entry]:
     for entry_id, fields in rows:
         if not fields:  # deleted while pending (XAUTOCLAIM reports such ids with no fields)
             continue
-        out.append(Entry(entry_id, fields[b"owner"].decode(), int(fields[b"at"]), orjson.loads(fields[b"events"])))
+        raw = fields[b"events"]
+        out.append(Entry(entry_id, fields[b"owner"].decode(), int(fields[b"at"]), orjson.loads(raw), raw))
     return out
 
 
@@ -79,13 +89,63 @@ def done(r: Redis, entry_ids: list[bytes]) -> None:
         pipe.execute()
 
 
+def deliveries(r: Redis, entry_id: bytes) -> int:
+    """How many times the entry was handed to a recorder (0 when it is no longer pending)."""
+    rows = r.xpending_range(keys.ingest_queue(), keys.INGEST_GROUP, min=entry_id, max=entry_id, count=1)
+    return int(rows[0]["times_delivered"]) if rows else 0
+
+
+def dead_letter(r: Redis, entry: Entry, error: str) -> None:
+    """Move an entry that keeps failing to the dead-letter stream, with the error, in one transaction."""
+    pipe = r.pipeline(transaction=True)
+    pipe.xadd(keys.ingest_dead(), {"owner": entry.owner, "at": entry.received_ms, "events": entry.raw,
+                                   "error": error[:2000], "queuedId": entry.id},
+              maxlen=DEAD_MAXLEN, approximate=True)
+    pipe.xack(keys.ingest_queue(), keys.INGEST_GROUP, entry.id)
+    pipe.xdel(keys.ingest_queue(), entry.id)
+    pipe.execute()
+
+
+def dead(r: Redis, count: int = 100) -> list[dict[str, Any]]:
+    """The newest dead-lettered entries: ``{"id", "owner", "receivedMs", "executions", "error"}``."""
+    return [{"id": eid.decode(), "owner": f[b"owner"].decode(), "receivedMs": int(f[b"at"]),
+             "executions": len(orjson.loads(f[b"events"])), "error": f.get(b"error", b"").decode(errors="replace")}
+            for eid, f in r.xrevrange(keys.ingest_dead(), count=count)]
+
+
+def requeue_dead(r: Redis, count: int = 1000) -> int:
+    """Put up to ``count`` dead-lettered entries back in the queue (oldest first), each in one transaction
+    with its removal from the dead letters. Returns how many were put back."""
+    moved = 0
+    for eid, fields in r.xrange(keys.ingest_dead(), count=count):
+        pipe = r.pipeline(transaction=True)
+        pipe.xadd(keys.ingest_queue(), {k: fields[k] for k in (b"owner", b"at", b"events")})
+        pipe.xdel(keys.ingest_dead(), eid)
+        pipe.execute()
+        moved += 1
+    return moved
+
+
 def backlog(r: Redis, now: int) -> dict[str, int]:
-    """``{"batches": waiting or being recorded, "oldestMs": age of the oldest of them (0 when none)}``."""
+    """``{"batches": waiting or being recorded, "oldestMs": age of the oldest of them (0 when none),
+    "dead": dead-lettered entries}``."""
     pipe = r.pipeline(transaction=False)
     pipe.xlen(keys.ingest_queue())
     pipe.xrange(keys.ingest_queue(), count=1)
-    length, first = pipe.execute()
+    pipe.xlen(keys.ingest_dead())
+    length, first, dead_count = pipe.execute()
     oldest = 0
     if first:
         oldest = max(0, now - int(first[0][1].get(b"at", now)))
-    return {"batches": int(length), "oldestMs": oldest}
+    return {"batches": int(length), "oldestMs": oldest, "dead": int(dead_count)}
+
+
+def wait_empty(r: Redis, timeout: float, poll: float = 0.05) -> tuple[bool, float]:
+    """Wait until the recorders have emptied the queue, up to ``timeout`` seconds.
+    Returns (emptied, seconds waited)."""
+    start = time.monotonic()
+    while r.xlen(keys.ingest_queue()):
+        if time.monotonic() - start >= timeout:
+            return False, time.monotonic() - start
+        time.sleep(poll)
+    return True, time.monotonic() - start
