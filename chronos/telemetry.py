@@ -13,6 +13,25 @@ LOG_FIELDS = ("stdout", "stderr", "errorStack", "codeSnippet")
 TEXT_CAP = 4096  # errorMessage / errorType: short by nature; the rest goes to the log fields
 
 
+# Deepest nesting of one job or execution (metadata, extra fields). RedisJSON's parser stops at 128 levels, so
+# deeper documents could be validated and then fail to store; 32 is ample for real metadata.
+MAX_NESTING = 32
+
+
+def nesting(value: Any) -> int:
+    """How deep objects and arrays nest in ``value`` (0 for a scalar); iterative, so any depth is safe."""
+    if not isinstance(value, (dict, list)):
+        return 0
+    deepest, stack = 1, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        for child in (item.values() if isinstance(item, dict) else item):
+            if isinstance(child, (dict, list)):
+                stack.append((child, depth + 1))
+    return deepest
+
+
 def cap_tail(text: str, max_bytes: int) -> tuple[str, bool]:
     """The last ``max_bytes`` bytes of ``text`` (on a character boundary), and whether it was cut."""
     data = text.encode("utf-8", "surrogatepass")

@@ -14,6 +14,7 @@ from chronos.timeutil import now_ms
 from chronos.store import executions as exec_store
 from chronos.store import ingest_queue
 from chronos.store import jobs as job_store
+from chronos.telemetry import MAX_NESTING, nesting
 from ingest_api import bp
 from ingest_api.auth import require
 from ingest_api.errors import ApiError
@@ -55,6 +56,9 @@ def _validate_items(model: type, items: list[Any], label: str) -> list[Any]:
     for i, item in enumerate(items):
         if not isinstance(item, dict):
             errors.append({"index": i, "field": label, "message": "must be an object"})
+            continue
+        if nesting(item) > MAX_NESTING + 1:  # the item itself is one level
+            errors.append({"index": i, "field": label, "message": f"nested deeper than {MAX_NESTING} levels"})
             continue
         try:
             valid.append(model.model_validate(item))

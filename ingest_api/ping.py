@@ -35,7 +35,7 @@ def _handle(target: tuple[str, str] | None, signal: str) -> Response:
     if target is None:
         return _text("not found", 404)
     rid = request.args.get("rid")
-    if rid is not None and not RID_RE.match(rid):
+    if rid is not None and not RID_RE.fullmatch(rid):
         return _text("invalid rid", 400)
     owner, job_id = target
     r = store.client
@@ -62,7 +62,7 @@ def _handle(target: tuple[str, str] | None, signal: str) -> Response:
 def _signal(value: str) -> str | None:
     if value in ("", "start", "fail", "log"):
         return value
-    if value.isdigit() and 0 <= int(value) <= 255:
+    if value.isascii() and value.isdigit() and 0 <= int(value) <= 255:  # not "²" or "١": str.isdigit() allows them
         return value
     return None
 
@@ -70,7 +70,7 @@ def _signal(value: str) -> str | None:
 @bp.route("/ping/<uuid>", methods=METHODS)
 @bp.route("/ping/<uuid>/<signal>", methods=METHODS)
 def ping_uuid(uuid: str, signal: str = ""):
-    if not UUID_RE.match(uuid):
+    if not UUID_RE.fullmatch(uuid):
         # Not a uuid: the slug form /ping/<ping key>/<slug> with no signal.
         return ping_slug(uuid, signal, "") if signal else _text("not found", 404)
     sig = _signal(signal)
@@ -84,7 +84,7 @@ def ping_slug(ping_key: str, slug: str, signal: str = ""):
     sig = _signal(signal)
     if sig is None:
         return _text("invalid signal", 400)
-    if not ID_RE.match(slug):
+    if not ID_RE.fullmatch(slug):
         return _text("invalid slug", 400)
     target = pings.resolve_slug(store.client, ping_key, slug, create=request.args.get("create") == "1")
     return _handle(target, sig)

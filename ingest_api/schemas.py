@@ -15,7 +15,7 @@ Labels = Union[list[str], dict[str, str]]
 
 
 def _check_id(value: str) -> str:
-    if not ID_RE.match(value):
+    if not ID_RE.fullmatch(value):
         raise ValueError("must be 1-200 characters without spaces, commas, braces or '|'")
     return value
 

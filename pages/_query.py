@@ -33,7 +33,6 @@ CHARTS = {"line": "Line", "bar": "Bars", "stacked": "Stacked bars", "heatmap": "
 DEFAULTS: dict[str, Any] = {"metric": "runs", "field": "", "stat": "avg", "groupBy": "", "bucket": "1h",
                             "range": "24h", "from": "", "to": "", "jobId": "", "status": [], "app": "", "label": "",
                             "host": "", "chart": "line"}
-FIELD_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 DAY_MS = 86_400_000
 
@@ -75,7 +74,7 @@ def parse_state(args: Mapping[str, Any]) -> dict[str, Any]:
 
 def _date(value: Any) -> str:
     text = _str(value, 10)
-    return text if DATE_RE.match(text) else ""
+    return text if DATE_RE.fullmatch(text) else ""
 
 
 def query_string(state: Mapping[str, Any]) -> str:

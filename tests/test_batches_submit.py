@@ -50,6 +50,8 @@ def test_it_refuses_other_content_types_with_415(api, ctype):
     (orjson.dumps({"host": "127.0.0.1", "port": "eighty"}), "port"),
     (orjson.dumps({"host": "127.0.0.1", "port": 70000}), "port"),
     (orjson.dumps({"host": "127.0.0.1", "path": "/a b"}), "path"),
+    (orjson.dumps({"host": "127.0.0.1", "path": "/a\n"}), "path"),
+    (orjson.dumps({"host": "127.0.0.1", "headers": {"X-A\n": "1"}}), "header"),
     (orjson.dumps({"host": "127.0.0.1", "method": "TRACE"}), "method"),
     (orjson.dumps({"host": "127.0.0.1", "headers": {"X-A": "1\r\nX-B: 2"}}), "line break"),
     (orjson.dumps({"host": "127.0.0.1", "headers": {"Content-Length": "5"}}), "set by the runner"),

@@ -40,6 +40,8 @@ def test_it_rejects_a_non_json_content_type(api):
     ("exitCode", "1", "exitCode"),
     ("labels", "etl", "labels"),
     ("jobId", "has space", "jobId"),
+    ("jobId", "ends-in-a-newline\n", "jobId"),
+    ("execId", "run-1\n", "execId"),
     ("execId", 7, "execId"),
 ])
 def test_a_bad_event_is_named_by_index_and_nothing_is_stored(api, field, value, fragment):

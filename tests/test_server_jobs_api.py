@@ -2,6 +2,8 @@
 pause and resume, history, dependencies, and the scheduler status."""
 from __future__ import annotations
 
+import functools
+
 import pytest
 import yaml
 
@@ -47,6 +49,8 @@ def created(u, body):
     ({**HTTP_JOB, "runMode": "once", "schedule": None}, "runAt"),
     ({**HTTP_JOB, "dependsOn": ["ghost"]}, "no job 'ghost'"),
     ({**HTTP_JOB, "dependsOn": ["ping"]}, "itself"),
+    ({**HTTP_JOB, "target": {**HTTP_JOB["target"], "body": functools.reduce(lambda v, _: {"a": v}, range(200), 1)}},
+     "nested deeper than 32 levels"),
 ])
 def test_it_rejects_bad_definitions_naming_the_field(u, body, fragment):
     resp = u.call("POST", "/api/jobs", {k: v for k, v in body.items() if v is not None})

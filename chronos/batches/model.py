@@ -89,7 +89,7 @@ class BatchConfig(BaseModel):
     @field_validator("host")
     @classmethod
     def _host(cls, v: str) -> str:
-        if not _HOST.match(v.strip()):
+        if not _HOST.fullmatch(v.strip()):
             raise ValueError("must be a host name or IP address")
         return v.strip()
 
@@ -112,7 +112,7 @@ class BatchConfig(BaseModel):
         v = v or "/"
         if not v.startswith("/"):
             v = "/" + v
-        if not _PATH.match(v):
+        if not _PATH.fullmatch(v):
             raise ValueError("must start with / and contain no spaces or control characters")
         return v
 
@@ -122,7 +122,7 @@ class BatchConfig(BaseModel):
         if len(v) > 50:
             raise ValueError("at most 50 headers")
         for name, value in v.items():
-            if not _TOKEN.match(name):
+            if not _TOKEN.fullmatch(name):
                 raise ValueError(f"{name!r} is not a valid header name")
             if name.lower() in MANAGED_HEADERS:
                 raise ValueError(f"{name} is set by the runner and cannot be configured")

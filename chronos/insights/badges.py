@@ -74,7 +74,7 @@ def rotate_token(r: Redis, owner: str, kind: str, target: str) -> str:
 
 def resolve(r: Redis, token: str) -> BadgeTarget | None:
     """What a token shows, or None for a malformed or unknown token."""
-    if not TOKEN_RE.match(token or ""):
+    if not TOKEN_RE.fullmatch(token or ""):
         return None
     raw = r.get(keys.badge(token))
     if not raw:

@@ -105,7 +105,7 @@ def error_group(r: Redis, owner: str | None, fingerprint: str, *, from_ms: int, 
                 limit: int = 20) -> dict[str, Any] | None:
     """One group: its summary in [from, to], the jobs it touched, a timeline, the newest executions (any time)
     and the stack of the newest one. None when no stored execution has that fingerprint."""
-    if not FINGERPRINT_RE.match(fingerprint):
+    if not FINGERPRINT_RE.fullmatch(fingerprint):
         return None
     q_all = search.join([owner_clause(owner), search.tag("errorGroup", fingerprint)])
     res = r.execute_command("FT.SEARCH", keys.IDX_EXECUTIONS, q_all, "SORTBY", "finishedAt", "DESC",

@@ -82,7 +82,7 @@ class QuerySpec:
         if self.from_ms >= self.to_ms:
             raise QueryError("from must be before to")
         if self.metric not in METRICS and not (self.metric.startswith("metadata.")
-                                               and META_NAME.match(self.metric[len("metadata."):])):
+                                               and META_NAME.fullmatch(self.metric[len("metadata."):])):
             raise QueryError(f"metric must be one of {', '.join(METRICS)} or metadata.<name> (letters, digits, _)")
         if self.metric.startswith("metadata.") and self.stat not in STATS:
             raise QueryError(f"stat must be one of {', '.join(STATS)}")

@@ -18,6 +18,7 @@ from chronos.config import Settings
 from chronos.outbound import OutboundRefused, check_url
 from chronos.scheduling import cron
 from chronos.scheduling.execute import MAX_RETRIES, STRATEGIES
+from chronos.telemetry import MAX_NESTING, nesting
 from chronos.timeutil import parse_instant
 
 JOB_TYPES = ("http", "shell", "email")
@@ -158,6 +159,8 @@ def validate(data: Any) -> dict[str, Any]:
     """The normalised definition (unset optional fields left out), or DefinitionError."""
     if not isinstance(data, dict):
         raise DefinitionError("body", "expected a JSON object")
+    if nesting(data) > MAX_NESTING + 1:
+        raise DefinitionError("body", f"nested deeper than {MAX_NESTING} levels")
     try:
         job = JobIn.model_validate(data)
     except ValidationError as exc:
