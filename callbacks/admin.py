@@ -8,10 +8,10 @@ import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, callback, ctx, html
 from dash.exceptions import PreventUpdate
 
-from callbacks.common import COLORS, base_layout, empty_figure, owner, redis, role
+from callbacks.common import COLORS, base_layout, empty_figure, owner, redis, role, settings
 from chronos import dashboard
 from chronos.scheduling import claims, registry
-from chronos.store import users
+from chronos.store import ingest_queue, users
 from chronos.timeutil import now_ms
 from pages._format import time_ago, when
 from pages._ids import admin as ids
@@ -71,11 +71,23 @@ def _mb(n: float | None) -> str:
     return "—" if n is None else f"{n:,.2f} MB"
 
 
-def system_view(s: dict[str, Any], rate: list[list[int]]) -> Any:
+def queue_text(q: dict[str, Any]) -> str:
+    """The ingest queue in a line: off, or its backlog; batches set aside after failing to record stand out."""
+    if not q.get("enabled") and not q.get("batches") and not q.get("dead"):
+        return "off: batches are recorded in the request (CHRONOS_INGEST_QUEUE)"
+    text = f"{q['batches']:,} batch(es) waiting" + (f", oldest {q['oldestMs'] / 1000:.1f} s" if q["batches"] else "")
+    if q.get("dead"):
+        text += f" · {q['dead']:,} dead-lettered (see `chronos ingest-queue dead`)"
+    return text
+
+
+def system_view(s: dict[str, Any], rate: list[list[int]], queue: dict[str, Any] | None = None) -> Any:
     last5 = sum(v for _, v in rate[-5:]) / 5 if rate else 0
     rows = [("Redis memory", f"{s['usedMemoryHuman']} (peak {s['peakMemoryHuman']})"),
             ("Keys", f"{s['keys']:,} ({s['expiring']:,} expiring)"), ("Users", f"{s['users']:,}"),
             ("Ingest rate", f"{last5:,.1f} runs finished per minute (last 5 min)")]
+    if queue is not None:
+        rows.append(("Ingest queue", queue_text(queue)))
     for ix in s["indexes"]:
         rows.append((f"Index {ix['name']}", f"{ix['docs']:,} docs · {_mb(ix['sizeMb'])}"
                      + (" · indexing" if ix.get("indexing") else "")))
@@ -129,8 +141,10 @@ def refresh_system(_clicks, _n):
     if role() != "admin":
         return NOT_ALLOWED, empty_figure("")
     r = redis()
-    rate = dashboard.ingest_rate(r, now_ms())
-    return system_view(dashboard.system_stats(r), rate), rate_figure(rate)
+    now = now_ms()
+    rate = dashboard.ingest_rate(r, now)
+    queue = {"enabled": settings().chronos_ingest_queue, **ingest_queue.backlog(r, now)}
+    return system_view(dashboard.system_stats(r), rate, queue), rate_figure(rate)
 
 
 # ---- scheduler heartbeats -------------------------------------------------------------------------------------

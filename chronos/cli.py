@@ -120,11 +120,16 @@ def cmd_ingest_queue(args: argparse.Namespace) -> int:
         print(f"put {ingest_queue.requeue_dead(r, args.count)} dead-lettered batch(es) back in the queue")
         return 0
     if args.action == "dead":
-        for d in ingest_queue.dead(r, args.count):
+        dead = ingest_queue.dead(r, args.count)
+        for d in dead:
             print(f"{d['id']}  {d['owner']}  {d['executions']} execution(s)  {d['error']}")
+        if not dead:
+            print("no dead-lettered batches")
         return 0
     b = ingest_queue.backlog(r, now_ms())
-    print(f"{b['batches']} batch(es) waiting, oldest {b['oldestMs'] / 1000:.1f} s; {b['dead']} dead-lettered")
+    mode = "on" if _settings(args).chronos_ingest_queue else "off in this environment (CHRONOS_INGEST_QUEUE)"
+    print(f"queued ingestion {mode}: {b['batches']} batch(es) waiting, oldest {b['oldestMs'] / 1000:.1f} s; "
+          f"{b['dead']} dead-lettered")
     return 0
 
 

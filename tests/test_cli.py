@@ -51,9 +51,11 @@ def test_ingest_queue_shows_and_requeues_dead_letters(env, capsys):
     ingest_queue.ensure_group(env)
     env.xadd(keys.ingest_dead(), {"owner": "u_1", "at": 1, "events": b'[{"execId":"e"}]', "error": "KeyError: 'jobId'"})
     assert main(["ingest-queue"]) == 0
-    assert "0 batch(es) waiting" in capsys.readouterr().out
+    assert "off in this environment (CHRONOS_INGEST_QUEUE): 0 batch(es) waiting" in capsys.readouterr().out
     assert main(["ingest-queue", "dead"]) == 0
     assert "u_1  1 execution(s)  KeyError: 'jobId'" in capsys.readouterr().out
     assert main(["ingest-queue", "requeue"]) == 0
     assert "put 1 dead-lettered" in capsys.readouterr().out
     assert env.xlen(keys.ingest_dead()) == 0 and env.xlen(keys.ingest_queue()) == 1
+    assert main(["ingest-queue", "dead"]) == 0
+    assert capsys.readouterr().out == "no dead-lettered batches\n"

@@ -178,6 +178,7 @@ def test_the_admin_page_lists_users_and_system_figures(api, new_page, make_user)
     assert ADMIN_EMAIL in users_text and "member@example.com" in users_text
     system = page.inner_text("#admin-system")
     assert "idx:chr:executions" in system and "Redis memory" in system
+    assert "Ingest queue" in system and "CHRONOS_INGEST_QUEUE" in system  # the session app records directly
     screenshot(page, "admin")
     row = page.locator(".user-row:has-text('member@example.com')")
     row.locator("select").select_option("viewer")

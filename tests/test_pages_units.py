@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from callbacks.admin import pending_changes
+from callbacks.admin import pending_changes, queue_text
 from callbacks.analytics import heatmap_figure, runs_figure, totals_text
 from callbacks.execution import snippet_lines
 from callbacks.profile import password_problem
@@ -279,3 +279,12 @@ def test_the_duration_chart_marks_anomalies_and_skips_other_kinds():
     assert len(marks) == 1 and marks[0]["x"] == [5_000] and marks[0]["y"] == [900.0]
     assert marks[0]["text"] == ["3.1x slower than usual"]
     assert not [t for t in duration_figure(buckets, []).get("data", []) if t["name"] == "Anomaly"]
+
+
+def test_the_admin_page_says_whether_ingestion_is_queued_and_what_was_set_aside():
+    assert queue_text({"enabled": False, "batches": 0, "oldestMs": 0, "dead": 0}).startswith("off")
+    assert queue_text({"enabled": True, "batches": 0, "oldestMs": 0, "dead": 0}) == "0 batch(es) waiting"
+    busy = queue_text({"enabled": True, "batches": 1200, "oldestMs": 2500, "dead": 3})
+    assert busy == "1,200 batch(es) waiting, oldest 2.5 s · 3 dead-lettered (see `chronos ingest-queue dead`)"
+    # Switched off with batches still queued or set aside: the figures, not "off".
+    assert queue_text({"enabled": False, "batches": 0, "oldestMs": 0, "dead": 1}).startswith("0 batch(es)")
