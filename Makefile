@@ -3,7 +3,7 @@
 #   make setup   create .venv (pinned deps, editable installs) + provision OpenSSL 1.1
 #   make run     setup, then start the app with demo data (embedded Redis Stack)
 #   make test    setup + headless Chromium, then the full pytest suite
-#   make bench   setup, then every benchmark in bench/ and the fault tests, short (about 5 minutes);
+#   make bench   setup, then every benchmark in bench/ and the fault tests, short (about 8 minutes);
 #                figures into var/bench/bench/*.log and the "make bench" table of docs/reliability.md
 #   make soak    the same, long variants (5-minute load, faults every few seconds for 2 minutes, ...)
 #   make clean   remove .venv, .deps and var (no confirmation)
