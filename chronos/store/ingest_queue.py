@@ -10,7 +10,8 @@ recorder that dies holding entries leaves them pending; another claims them once
 An entry that fails to record ``MAX_DELIVERIES`` times for a reason other than Redis being away (a bug, an
 error from a script) is moved, whole, to the dead-letter stream ``keys.ingest_dead()`` with the error, so that
 it stops holding up the entries behind it; ``requeue_dead`` puts such entries back once the cause is fixed
-(``chronos ingest-queue requeue``). Nothing acknowledged is dropped on the way.
+(``chronos ingest-queue requeue``). The move is one transaction, so an entry is always in one of the two
+streams; the dead letters keep the newest ``DEAD_MAXLEN`` (each is logged at ERROR when it arrives).
 """
 from __future__ import annotations
 
