@@ -115,7 +115,8 @@ def cmd_ingest_queue(args: argparse.Namespace) -> int:
     from chronos.store import ingest_queue
     from chronos.timeutil import now_ms
 
-    r = _redis(_settings(args))
+    settings = _settings(args)
+    r = _redis(settings)
     if args.action == "requeue":
         print(f"put {ingest_queue.requeue_dead(r, args.count)} dead-lettered batch(es) back in the queue")
         return 0
@@ -127,7 +128,7 @@ def cmd_ingest_queue(args: argparse.Namespace) -> int:
             print("no dead-lettered batches")
         return 0
     b = ingest_queue.backlog(r, now_ms())
-    mode = "on" if _settings(args).chronos_ingest_queue else "off in this environment (CHRONOS_INGEST_QUEUE)"
+    mode = "on" if settings.chronos_ingest_queue else "off in this environment (CHRONOS_INGEST_QUEUE)"
     print(f"queued ingestion {mode}: {b['batches']} batch(es) waiting, oldest {b['oldestMs'] / 1000:.1f} s; "
           f"{b['dead']} dead-lettered")
     return 0

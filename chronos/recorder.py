@@ -33,17 +33,14 @@ log = logging.getLogger(__name__)
 READ_COUNT = 8  # entries per read: an owner's batches among them are recorded together
 RECLAIM_EVERY_S = 5.0
 # Errors that say Redis is away or refusing writes for now, not that an entry is bad: they pause the recorder
-# and never count towards dead-lettering.
+# and never count towards dead-lettering. redis-py raises these classes for the replies' codes (OOM, READONLY,
+# LOADING, ...) inside scripts too; "BUSY" (another script running too long) has no class of its own.
 _TRANSIENT = (rx.ConnectionError, rx.TimeoutError, rx.OutOfMemoryError, rx.ReadOnlyError, rx.MasterDownError,
               rx.TryAgainError, rx.ClusterDownError)
-_TRANSIENT_REPLIES = ("OOM", "LOADING", "READONLY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "BUSY", "NOGROUP")
 
 
 def _transient(exc: BaseException) -> bool:
-    if isinstance(exc, _TRANSIENT):
-        return True
-    # A write refused inside a script arrives as a plain ResponseError carrying Redis's error code.
-    return isinstance(exc, ResponseError) and str(exc).lstrip("-").startswith(_TRANSIENT_REPLIES)
+    return isinstance(exc, _TRANSIENT) or (isinstance(exc, ResponseError) and str(exc).startswith("BUSY"))
 
 
 class Recorder:
@@ -126,8 +123,8 @@ class Recorder:
         if tries >= ingest_queue.MAX_DELIVERIES:
             ingest_queue.dead_letter(self.r, entry, f"{type(exc).__name__}: {exc}")
             self.dead_lettered += 1
-            log.error("recorder %s: queued batch %s (%s, %d executions) failed %d times and was moved to %s: %s",
-                      self.name, entry.id.decode(), entry.owner, len(entry.events), tries, "the dead letters", exc)
+            log.error("recorder %s: queued batch %s (%s, %d executions) failed %d times and was moved to the dead "
+                      "letters: %s", self.name, entry.id.decode(), entry.owner, len(entry.events), tries, exc)
             return
         self.failed += 1
         log.warning("recorder %s: queued batch %s failed to record (try %d of %d): %r", self.name,
